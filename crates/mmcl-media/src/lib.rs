@@ -1,0 +1,1 @@
+//! Media decoding and preprocessing for mmcl: audio decoding/resampling, STFT log-spectrograms, video frames, torchvision-style image transforms.

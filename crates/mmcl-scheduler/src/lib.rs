@@ -1,0 +1,1 @@
+//! Continual-learning scenarios (Seq, Dom, GCIL) and the train/eval loop.

@@ -1,0 +1,1 @@
+//! Deterministic synthetic audio-visual dataset generator (real WAV/PNG/MP4 files) shaped like MMCL-VGGSound.

@@ -1,0 +1,29 @@
+//! `mmcl`: the thin command-line runner over the mmcl crates.
+//!
+//! Every subcommand is a small wrapper over a library function; the modules under
+//! `cmd/` only parse arguments, call the library and print.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "mmcl", version, about = "Multimodal (audio + visual) continual learning: the MMCL benchmark and SAMM")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect media preprocessing: spectrograms and frames, for comparison with your own tools.
+    #[command(subcommand)]
+    Media(cmd::media::MediaCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Media(c) => cmd::media::run(c),
+    }
+}
