@@ -1,0 +1,183 @@
+//! Fusion modules and the three classification heads (`fusion_module.*` in the state_dict).
+//!
+//! Semantics follow the OGM-GE fusion modules that the reference (a mammoth fork) reuses,
+//! with the reference's two extra unimodal heads `x_out` (audio) and `y_out` (visual):
+//! - `Film` (default): `[gamma, beta] = split(fc(a), d)`, fused = `fc_out(gamma * v + beta)`
+//!   (audio conditions visual, no nonlinearity);
+//! - `Sum`: fused = `fc_x(a) + fc_y(v)` (two d -> C linears, no `fc_out`);
+//! - `Concat`: fused = `fc_out(cat(a, v))` (`fc_out` is 2d -> C);
+//! - `Gated` (OGM-GE `x_gate=True`): fused = `fc_out(sigmoid(fc_x(a)) * fc_y(v))` with
+//!   `fc_x`, `fc_y` d -> d;
+//! - unimodal networks ([`Modality::Audio`] / [`Modality::Visual`]): fused = `fc_out(a)` or
+//!   `fc_out(v)` (`fc_out` is d -> C; the fusion kind is ignored).
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{Tensor, D};
+use candle_nn::{ops::sigmoid, Module};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::init::Builder;
+use crate::layers::Linear;
+use crate::Result;
+
+/// How the fused (av) head combines the audio and visual features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Audio features modulate visual features (the paper's default).
+    #[default]
+    Film,
+    Sum,
+    Concat,
+    Gated,
+}
+
+/// Which modalities feed the fused head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Modality {
+    /// Both, through the fusion module.
+    #[default]
+    AudioVisual,
+    /// Unimodal baseline: the fused head sees only the audio features.
+    Audio,
+    /// Unimodal baseline: the fused head sees only the visual features.
+    Visual,
+}
+
+macro_rules! str_enum {
+    ($ty:ty, $($variant:path => $name:literal),+) => {
+        impl $ty {
+            /// The lowercase name used on the command line and in checkpoint metadata.
+            pub fn as_str(self) -> &'static str {
+                match self { $($variant => $name),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($name => Ok($variant),)+
+                    _ => Err(format!("unknown {} {s:?}; expected one of: {}", stringify!($ty), [$($name),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+str_enum!(Fusion, Fusion::Film => "film", Fusion::Sum => "sum", Fusion::Concat => "concat", Fusion::Gated => "gated");
+str_enum!(Modality, Modality::AudioVisual => "audio-visual", Modality::Audio => "audio", Modality::Visual => "visual");
+
+#[derive(Clone)]
+enum Fused {
+    Film {
+        fc: Linear,
+        fc_out: Linear,
+        dim: usize,
+    },
+    Sum {
+        fc_x: Linear,
+        fc_y: Linear,
+    },
+    Concat {
+        fc_out: Linear,
+    },
+    Gated {
+        fc_x: Linear,
+        fc_y: Linear,
+        fc_out: Linear,
+    },
+    Unimodal {
+        fc_out: Linear,
+        modality: Modality,
+    },
+}
+
+/// The fusion module with its three heads.
+#[derive(Clone)]
+pub struct FusionModule {
+    fused: Fused,
+    x_out: Linear,
+    y_out: Linear,
+}
+
+/// Logits of the three heads.
+pub(crate) struct HeadOutputs {
+    pub a_logits: Tensor,
+    pub v_logits: Tensor,
+    pub av_logits: Tensor,
+}
+
+impl FusionModule {
+    pub(crate) fn new<R: Rng>(
+        b: &mut Builder<'_, R>,
+        dim: usize,
+        classes: usize,
+        fusion: Fusion,
+        modality: Modality,
+    ) -> Result<Self> {
+        let fused = match (modality, fusion) {
+            (Modality::Audio | Modality::Visual, _) => Fused::Unimodal {
+                fc_out: b.pp("fc_out", |b| Linear::new(b, dim, classes))?,
+                modality,
+            },
+            (Modality::AudioVisual, Fusion::Film) => Fused::Film {
+                fc: b.pp("fc", |b| Linear::new(b, dim, 2 * dim))?,
+                fc_out: b.pp("fc_out", |b| Linear::new(b, dim, classes))?,
+                dim,
+            },
+            (Modality::AudioVisual, Fusion::Sum) => Fused::Sum {
+                fc_x: b.pp("fc_x", |b| Linear::new(b, dim, classes))?,
+                fc_y: b.pp("fc_y", |b| Linear::new(b, dim, classes))?,
+            },
+            (Modality::AudioVisual, Fusion::Concat) => Fused::Concat {
+                fc_out: b.pp("fc_out", |b| Linear::new(b, 2 * dim, classes))?,
+            },
+            (Modality::AudioVisual, Fusion::Gated) => Fused::Gated {
+                fc_x: b.pp("fc_x", |b| Linear::new(b, dim, dim))?,
+                fc_y: b.pp("fc_y", |b| Linear::new(b, dim, dim))?,
+                fc_out: b.pp("fc_out", |b| Linear::new(b, dim, classes))?,
+            },
+        };
+        let x_out = b.pp("x_out", |b| Linear::new(b, dim, classes))?;
+        let y_out = b.pp("y_out", |b| Linear::new(b, dim, classes))?;
+        Ok(Self {
+            fused,
+            x_out,
+            y_out,
+        })
+    }
+
+    /// `a`, `v`: pooled features [B, d].
+    pub(crate) fn forward(&self, a: &Tensor, v: &Tensor) -> candle_core::Result<HeadOutputs> {
+        let av_logits = match &self.fused {
+            Fused::Film { fc, fc_out, dim } => {
+                let film = fc.forward(a)?;
+                let gamma = film.narrow(D::Minus1, 0, *dim)?;
+                let beta = film.narrow(D::Minus1, *dim, *dim)?;
+                fc_out.forward(&((gamma * v)? + beta)?)?
+            }
+            Fused::Sum { fc_x, fc_y } => (fc_x.forward(a)? + fc_y.forward(v)?)?,
+            Fused::Concat { fc_out } => fc_out.forward(&Tensor::cat(&[a, v], D::Minus1)?)?,
+            Fused::Gated { fc_x, fc_y, fc_out } => {
+                let gate = sigmoid(&fc_x.forward(a)?)?;
+                fc_out.forward(&(gate * fc_y.forward(v)?)?)?
+            }
+            Fused::Unimodal { fc_out, modality } => match modality {
+                Modality::Visual => fc_out.forward(v)?,
+                _ => fc_out.forward(a)?,
+            },
+        };
+        Ok(HeadOutputs {
+            a_logits: self.x_out.forward(a)?,
+            v_logits: self.y_out.forward(v)?,
+            av_logits,
+        })
+    }
+}
