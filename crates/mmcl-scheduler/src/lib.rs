@@ -1,1 +1,41 @@
 //! Continual-learning scenarios (Seq, Dom, GCIL) and the train/eval loop.
+//!
+//! - [`scenario`]: which samples and targets each task has (pure index logic).
+//! - [`gcil`]: the generalised class-incremental stream sampler (Mi et al. 2020).
+//! - [`results`]: the `results.json` schema every run writes and the report reads.
+//!
+//! ```
+//! use mmcl_scheduler::scenario::{build, SampleLabels, ScenarioConfig};
+//! let train: Vec<SampleLabels> = (0..100u32).map(|c| SampleLabels { label: c, super_label: c / 20 }).collect();
+//! let seq = build(&ScenarioConfig::seq_paper(), &train, &train).unwrap();
+//! assert_eq!(seq.tasks.len(), 10);
+//! assert_eq!(seq.tasks[3].classes, (30..40).collect::<Vec<u32>>());
+//! ```
+
+use std::path::{Path, PathBuf};
+
+pub mod gcil;
+pub mod results;
+pub mod scenario;
+
+/// Errors of the scheduler.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("scenario: {0}")]
+    Scenario(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+/// Write a file atomically: a temporary file in the same folder, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchedulerError> {
+    let io = |e| SchedulerError::Io { path: path.to_owned(), source: e };
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
