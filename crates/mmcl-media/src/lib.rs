@@ -1,1 +1,52 @@
-//! Media decoding and preprocessing for mmcl: audio decoding/resampling, STFT log-spectrograms, video frames, torchvision-style image transforms.
+//! Media decoding and preprocessing for mmcl, usable on its own: audio decoding and
+//! resampling, STFT log-spectrograms matching librosa, video frames, and torchvision-style
+//! image transforms, all with one typed error ([`MediaError`]) that names the failing file.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`audio`] | decode WAV/FLAC/MP3/OGG/AAC-in-MP4 (symphonia) to mono f32, resample (rubato) |
+//! | [`spectrogram`] | planned, thread-shareable STFT; `log(|S| + 1e-7)` as `[freq, time]` |
+//! | [`transform`] | the reference audio transform: tile to 10 s, 5 s crop, clip, log-STFT |
+//! | [`frames`] | frame folders (JPEG/PNG), video decoding (feature `ffmpeg`), frame choice |
+//! | [`image_ops`] | resize, RandomResizedCrop, hflip, ImageNet normalisation |
+//!
+//! Cargo feature `ffmpeg` (needs FFmpeg's development libraries) adds video decoding and
+//! audio extraction from containers symphonia cannot read.
+//!
+//! # Example
+//!
+//! ```
+//! use mmcl_media::{audio, image_ops, frames, transform::{AudioTransform, AudioTransformConfig}};
+//! use rand::SeedableRng;
+//! # fn main() -> Result<(), mmcl_media::MediaError> {
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+//! // let wave = audio::load_mono(Path::new("clip.wav"), 16_000)?;  // decode + mono + resample
+//! let wave: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin()).collect(); // 3 s tone
+//! let audio_tf = AudioTransform::new(AudioTransformConfig::default())?; // build once, share
+//! let offset = audio_tf.random_offset(wave.len(), &mut rng); // eval: center_offset(len)
+//! let spec = audio_tf.apply(&wave, offset)?;
+//! assert_eq!((spec.freq, spec.time), (129, 626));
+//! // let frames = frames::read_frame_dir(Path::new("clip_frames/"))?;
+//! let frame = image::RgbImage::from_pixel(640, 360, image::Rgb([90, 120, 200]));
+//! let crop = image_ops::random_resized_crop(&frame, 224, &mut rng)?;
+//! let chw = image_ops::to_normalized_chw(&crop, image_ops::IMAGENET_MEAN, image_ops::IMAGENET_STD);
+//! assert_eq!(chw.len(), 3 * 224 * 224);
+//! # let _ = (audio::resample(&wave, 16_000, 8_000)?, frames::select_frames(10, 4, true, &mut rng));
+//! # Ok(()) }
+//! ```
+
+pub mod audio;
+pub mod error;
+#[cfg(feature = "ffmpeg")]
+pub mod ffmpeg;
+pub mod frames;
+pub mod image_ops;
+mod mp4_edit;
+pub mod spectrogram;
+pub mod transform;
+
+pub use audio::{decode_file, load_mono, resample, DecodedAudio};
+pub use error::{MediaError, Result};
+pub use frames::{read_frame_dir, select_frames, RgbFrame};
+pub use spectrogram::{PadMode, Spectrogram, SpectrogramConfig, Stft};
+pub use transform::{AudioTransform, AudioTransformConfig};

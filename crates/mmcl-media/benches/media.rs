@@ -1,0 +1,154 @@
+//! `cargo bench -p mmcl-media`: per-clip cost of the preprocessing, single thread.
+//!
+//! * audio: decode a 10 s 16 kHz PCM16 WAV + random 5 s crop + STFT + log (the reference's
+//!   librosa.load + stft + log path).
+//! * frames: decode 4 JPEG frames (640x360) + RandomResizedCrop(224) + hflip + normalise
+//!   (the reference's PIL + torchvision path).
+//!
+//! Prints the median over repeated runs (after warm-up).
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use mmcl_media::image_ops::{self, IMAGENET_MEAN, IMAGENET_STD};
+use mmcl_media::spectrogram::Spectrogram;
+use mmcl_media::transform::{AudioTransform, AudioTransformConfig, TransformScratch};
+use mmcl_media::{audio, frames};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn write_wav_pcm16(path: &Path, samples: &[f32], sr: u32) {
+    let data_len = (samples.len() * 2) as u32;
+    let mut b = Vec::with_capacity(44 + data_len as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&1u16.to_le_bytes()); // mono
+    b.extend_from_slice(&sr.to_le_bytes());
+    b.extend_from_slice(&(sr * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+fn median_ms(mut f: impl FnMut(), iters: usize) -> f64 {
+    for _ in 0..5 {
+        f();
+    }
+    let mut t: Vec<f64> = (0..iters)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+
+    // 10 s of a chirp plus noise at 16 kHz.
+    let wav = dir.path().join("clip.wav");
+    let wave: Vec<f32> = (0..160_000)
+        .map(|i| {
+            let t = i as f32 / 16_000.0;
+            0.3 * (2.0 * std::f32::consts::PI * (200.0 + 300.0 * t) * t).sin()
+                + 0.05 * (rng.random::<f32>() - 0.5)
+        })
+        .collect();
+    write_wav_pcm16(&wav, &wave, 16_000);
+
+    // 4 JPEG frames with texture (JPEG cost depends on content).
+    let mut frame_paths = Vec::new();
+    for k in 0..4u32 {
+        let img = image::RgbImage::from_fn(640, 360, |x, y| {
+            image::Rgb([
+                ((x * 3 + y + k * 17) % 256) as u8,
+                ((x ^ y).wrapping_mul(7) % 256) as u8,
+                (((x / 8 + y / 8) % 2) * 200 + (rng.random::<u32>() % 40)) as u8,
+            ])
+        });
+        let p = dir.path().join(format!("{k:05}.jpg"));
+        img.save_with_format(&p, image::ImageFormat::Jpeg).unwrap();
+        frame_paths.push(p);
+    }
+
+    let tf = AudioTransform::new(AudioTransformConfig::default()).unwrap();
+    let mut spec = Spectrogram::default();
+    let mut scratch = TransformScratch::default();
+    let iters = 101;
+
+    let decode_ms = median_ms(
+        || {
+            black_box(audio::decode_file(&wav).unwrap());
+        },
+        iters,
+    );
+    let stft_ms = median_ms(
+        || {
+            let off = tf.random_offset(wave.len(), &mut rng);
+            tf.apply_into(black_box(&wave), off, &mut spec, &mut scratch)
+                .unwrap();
+            black_box(&spec);
+        },
+        iters,
+    );
+    let audio_ms = median_ms(
+        || {
+            let w = audio::decode_file(&wav).unwrap().samples;
+            let off = tf.random_offset(w.len(), &mut rng);
+            tf.apply_into(&w, off, &mut spec, &mut scratch).unwrap();
+            black_box(&spec);
+        },
+        iters,
+    );
+
+    let mut clip = vec![0f32; 3 * 4 * 224 * 224];
+    let jpeg_ms = median_ms(
+        || {
+            for p in &frame_paths {
+                black_box(frames::read_frame(p).unwrap());
+            }
+        },
+        iters,
+    );
+    let frames_ms = median_ms(
+        || {
+            let hw = 224 * 224;
+            for (t, p) in frame_paths.iter().enumerate() {
+                let img = frames::read_frame(p).unwrap();
+                let mut crop = image_ops::random_resized_crop(&img, 224, &mut rng).unwrap();
+                if rng.random::<bool>() {
+                    crop = image_ops::hflip(&crop);
+                }
+                image_ops::write_normalized_chw(
+                    &crop,
+                    IMAGENET_MEAN,
+                    IMAGENET_STD,
+                    &mut clip[t * hw..],
+                    4 * hw,
+                );
+            }
+            black_box(&clip);
+        },
+        iters,
+    );
+
+    println!("mmcl-media bench, single thread, median of {iters} runs:");
+    println!("  audio: decode 10 s 16 kHz WAV        {decode_ms:8.3} ms");
+    println!("  audio: crop + STFT + log (129x626)    {stft_ms:8.3} ms");
+    println!("  audio transform total per clip        {audio_ms:8.3} ms");
+    println!("  frames: decode 4 JPEG 640x360         {jpeg_ms:8.3} ms");
+    println!("  frames: decode + RRC 224 + flip + norm {frames_ms:7.3} ms");
+    println!("  per clip (audio + 4 frames)           {:8.3} ms   (target <= 2 ms; Python reference 23 ms)", audio_ms + frames_ms);
+}

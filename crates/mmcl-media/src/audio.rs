@@ -1,0 +1,300 @@
+//! Audio decoding (symphonia), down-mixing to mono and resampling (rubato).
+//!
+//! Supported: WAV (PCM 16/24/32-bit integer, 32/64-bit float, ADPCM), FLAC, MP3, OGG/Vorbis,
+//! and AAC in MP4/M4A/MOV. Encoder delay and padding are trimmed: MP3 (LAME/Xing header) and
+//! Vorbis by symphonia's gapless mode, AAC in MP4 through the track's edit list (`elst`), as
+//! FFmpeg does. With the `ffmpeg` feature, [`decode_file`] falls back to FFmpeg for containers
+//! symphonia cannot read (e.g. WebM/Opus, AVI).
+//!
+//! Resampling uses rubato's synchronous FFT resampler ([`rubato::Fft`]) with its defaults:
+//! chunks of 1024 input frames, BlackmanHarris2 anti-aliasing window, automatic sub-chunking,
+//! cutoff from [`rubato::calculate_cutoff`] (about 0.92-0.95 of the lower Nyquist rate), and
+//! the resampler's start-up delay trimmed so output sample 0 lines up with input sample 0.
+//! Against librosa's default (`soxr_hq`) this gives > 35 dB SNR on real audio, and < 0.01 dB
+//! passband loss (tested).
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rubato::audioadapter_buffers::direct::SequentialSlice;
+use rubato::audioadapter_buffers::direct::SequentialSlice as OutSlice;
+use rubato::{Fft, FixedSync, Resampler};
+use symphonia::core::codecs::audio::well_known::{
+    CODEC_ID_FLAC, CODEC_ID_PCM_MULAW, CODEC_ID_PCM_S32LE,
+};
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use crate::error::{MediaError, Result};
+use crate::mp4_edit;
+
+/// Decoded audio, down-mixed to mono.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedAudio {
+    /// Mono samples in [-1, 1] (the mean of all channels, as librosa's `to_mono`).
+    pub samples: Vec<f32>,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+}
+
+impl DecodedAudio {
+    /// Duration in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / self.sample_rate as f64
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> MediaError {
+    MediaError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Decodes the first audio track of `path` to mono f32 at its native sample rate.
+///
+/// Errors (never panics): [`MediaError::EmptyFile`], [`MediaError::UnsupportedFormat`],
+/// [`MediaError::UnsupportedCodec`], [`MediaError::NoAudioTrack`], [`MediaError::Corrupt`]
+/// (a stream shorter than its header says, or malformed packets), [`MediaError::NoSamples`].
+pub fn decode_file(path: &Path) -> Result<DecodedAudio> {
+    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+    if meta.is_dir() {
+        return Err(io_err(path, std::io::Error::other("is a directory")));
+    }
+    if meta.len() == 0 {
+        return Err(MediaError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    match decode_with_symphonia(path) {
+        Ok(audio) => Ok(audio),
+        #[cfg(feature = "ffmpeg")]
+        Err(MediaError::UnsupportedFormat { .. } | MediaError::UnsupportedCodec { .. }) => {
+            crate::ffmpeg::decode_audio(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`decode_file`], then resampling to `target_sr` when the native rate differs.
+pub fn load_mono(path: &Path, target_sr: u32) -> Result<Vec<f32>> {
+    let audio = decode_file(path)?;
+    resample(&audio.samples, audio.sample_rate, target_sr)
+}
+
+fn sym_err(path: &Path, e: SymError, stage: &str) -> MediaError {
+    let path: PathBuf = path.to_path_buf();
+    match e {
+        SymError::Unsupported(what) => {
+            if stage == "probe" {
+                MediaError::UnsupportedFormat {
+                    path,
+                    reason: what.to_string(),
+                }
+            } else {
+                MediaError::UnsupportedCodec {
+                    path,
+                    reason: what.to_string(),
+                }
+            }
+        }
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            MediaError::Corrupt {
+                path,
+                reason: format!("unexpected end of file during {stage}"),
+            }
+        }
+        SymError::IoError(io) => MediaError::Io { path, source: io },
+        other => MediaError::Corrupt {
+            path,
+            reason: format!("{stage}: {other}"),
+        },
+    }
+}
+
+fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if let Some(ext) = &ext {
+        hint.with_extension(ext);
+    }
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::IoError(_) | SymError::Unsupported(_) => MediaError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                reason: format!("no demuxer recognises it ({e})"),
+            },
+            other => sym_err(path, other, "probe"),
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| MediaError::NoAudioTrack {
+            path: path.to_path_buf(),
+        })?;
+    let track_id = track.id;
+    let expected_frames = track.num_frames;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| MediaError::UnsupportedCodec {
+            path: path.to_path_buf(),
+            reason: "missing audio codec parameters".into(),
+        })?
+        .clone();
+    let lossless = params.codec == CODEC_ID_FLAC
+        || (CODEC_ID_PCM_S32LE..=CODEC_ID_PCM_MULAW).contains(&params.codec);
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|e| sym_err(path, e, "codec setup"))?;
+
+    let mut interleaved: Vec<f32> = Vec::new();
+    let mut mono: Vec<f32> = Vec::with_capacity(expected_frames.unwrap_or(0).min(1 << 26) as usize);
+    let mut sample_rate = params.sample_rate.unwrap_or(0);
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(SymError::ResetRequired) => break, // chained OGG stream: keep the first
+            Err(e) => return Err(sym_err(path, e, "demuxing")),
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        let buf = decoder
+            .decode(&packet)
+            .map_err(|e| sym_err(path, e, "decoding"))?;
+        let frames = buf.frames();
+        if frames == 0 {
+            continue;
+        }
+        let channels = buf.spec().channels().count().max(1);
+        sample_rate = buf.spec().rate();
+        interleaved.resize(frames * channels, 0.0);
+        buf.copy_to_slice_interleaved(&mut interleaved[..]);
+        downmix_into(&interleaved, channels, &mut mono);
+    }
+    if sample_rate == 0 {
+        return Err(MediaError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "unknown sample rate".into(),
+        });
+    }
+    if ext
+        .as_deref()
+        .is_some_and(|e| matches!(e, "mp4" | "m4a" | "mov" | "m4v" | "3gp"))
+        || format.format_info().short_name == "isomp4"
+    {
+        trim_mp4_edit(path, &mut mono, sample_rate)?;
+    } else if let Some(expected) = expected_frames {
+        // PCM and FLAC state their exact length: anything shorter is a truncated file.
+        // Lossy codecs may legitimately differ by a packet.
+        let slack = if lossless { 0 } else { 4096 };
+        if (mono.len() as u64) + slack < expected {
+            return Err(MediaError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "header announces {expected} sample frames, only {} could be decoded",
+                    mono.len()
+                ),
+            });
+        }
+    }
+    if mono.is_empty() {
+        return Err(MediaError::NoSamples {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(DecodedAudio {
+        samples: mono,
+        sample_rate,
+    })
+}
+
+fn trim_mp4_edit(path: &Path, mono: &mut Vec<f32>, sample_rate: u32) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    let Some(edit) = mp4_edit::audio_edit(&bytes) else {
+        return Ok(());
+    };
+    let scale = |v: u64| -> usize {
+        if edit.media_timescale == sample_rate || edit.media_timescale == 0 {
+            v as usize
+        } else {
+            (v as u128 * sample_rate as u128 / edit.media_timescale as u128) as usize
+        }
+    };
+    let skip = scale(edit.skip).min(mono.len());
+    mono.drain(..skip);
+    if let Some(keep) = edit.keep {
+        let keep = scale(keep);
+        if mono.len() + 2048 < keep {
+            return Err(MediaError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "edit list announces {keep} samples, only {} could be decoded",
+                    mono.len()
+                ),
+            });
+        }
+        mono.truncate(keep);
+    }
+    Ok(())
+}
+
+/// Appends the per-frame channel mean of `interleaved` to `out`.
+pub fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
+    if channels <= 1 {
+        out.extend_from_slice(interleaved);
+        return;
+    }
+    let inv = 1.0 / channels as f32;
+    out.extend(
+        interleaved
+            .chunks_exact(channels)
+            .map(|f| f.iter().sum::<f32>() * inv),
+    );
+}
+
+/// Resamples mono `samples` from `from` Hz to `to` Hz (see the module doc for the quality
+/// settings). Output length is `ceil(len * to / from)`, aligned with the input (no delay).
+/// Returns a copy when the rates are equal.
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
+    if from == 0 || to == 0 {
+        return Err(MediaError::InvalidArgument(format!(
+            "sample rates must be positive (from {from} Hz to {to} Hz)"
+        )));
+    }
+    if from == to || samples.is_empty() {
+        return Ok(samples.to_vec());
+    }
+    let err = |e: &dyn std::fmt::Display| MediaError::Resample {
+        from,
+        to,
+        reason: e.to_string(),
+    };
+    let mut resampler = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input)
+        .map_err(|e| err(&e))?;
+    let out_len = resampler.process_all_needed_output_len(samples.len());
+    let mut out = vec![0f32; out_len];
+    let input = SequentialSlice::new(samples, 1, samples.len()).map_err(|e| err(&e))?;
+    let mut output = OutSlice::new_mut(&mut out, 1, out_len).map_err(|e| err(&e))?;
+    let (_, produced) = resampler
+        .process_all_into_buffer(&input, &mut output, samples.len(), None)
+        .map_err(|e| err(&e))?;
+    out.truncate(produced);
+    Ok(out)
+}

@@ -1,0 +1,382 @@
+//! Image transforms with torchvision semantics, on `image::RgbImage` (u8 HWC).
+//!
+//! * [`resize`] / [`resized_crop`]: bilinear with antialiasing, PIL's algorithm (what
+//!   torchvision uses for PIL images, and what `antialias=True`, its default, approximates for
+//!   tensors): a triangle filter whose support widens by the downscale factor, separable,
+//!   horizontal pass first, each pass rounded to u8. PIL computes with 22-bit fixed-point
+//!   weights, we use f32, so an output may differ from PIL by one level at rounding ties.
+//! * [`random_resized_crop`]: `RandomResizedCrop(size)` with scale (0.08, 1), ratio (3/4, 4/3):
+//!   ten tries of an area fraction drawn uniformly and a log-uniform aspect ratio, sizes
+//!   rounded half-to-even as Python's `round`, then the centre-crop fallback, exactly as
+//!   torchvision's `get_params`. The random source is the caller's RNG, so the draws are
+//!   reproducible from the run seed (not bit-identical to torch's generator).
+//! * [`hflip`], [`to_normalized_chw`] (to [0, 1] then `(x - mean) / std`, ImageNet defaults).
+use image::RgbImage;
+use rand::Rng;
+
+use crate::error::{MediaError, Result};
+
+/// ImageNet channel means (RGB), as torchvision's normalisation uses.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (RGB).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// An integer crop rectangle: top-left corner (`left`, `top`), size (`width`, `height`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropRect {
+    pub top: u32,
+    pub left: u32,
+    pub height: u32,
+    pub width: u32,
+}
+
+/// Parameters of [`random_resized_crop`]; the default is torchvision's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RandomResizedCropConfig {
+    /// Bounds of the crop area as a fraction of the image area.
+    pub scale: (f64, f64),
+    /// Bounds of the crop aspect ratio (width / height), sampled log-uniformly.
+    pub ratio: (f64, f64),
+    /// Tries before the centre-crop fallback.
+    pub attempts: usize,
+}
+
+impl Default for RandomResizedCropConfig {
+    fn default() -> Self {
+        Self {
+            scale: (0.08, 1.0),
+            ratio: (3.0 / 4.0, 4.0 / 3.0),
+            attempts: 10,
+        }
+    }
+}
+
+/// Python's `round` (half to even) to an integer.
+fn py_round(x: f64) -> i64 {
+    x.round_ties_even() as i64
+}
+
+/// torchvision's `RandomResizedCrop.get_params` for an image of `width` x `height`.
+pub fn random_resized_crop_params<R: Rng + ?Sized>(
+    width: u32,
+    height: u32,
+    cfg: &RandomResizedCropConfig,
+    rng: &mut R,
+) -> CropRect {
+    let (w_img, h_img) = (width as i64, height as i64);
+    let area = (width as f64) * (height as f64);
+    let (log_lo, log_hi) = (cfg.ratio.0.ln(), cfg.ratio.1.ln());
+    for _ in 0..cfg.attempts {
+        let target_area = area * uniform(rng, cfg.scale.0, cfg.scale.1);
+        let aspect = uniform(rng, log_lo, log_hi).exp();
+        let w = py_round((target_area * aspect).sqrt());
+        let h = py_round((target_area / aspect).sqrt());
+        if 0 < w && w <= w_img && 0 < h && h <= h_img {
+            let top = rng.random_range(0..=(h_img - h)) as u32;
+            let left = rng.random_range(0..=(w_img - w)) as u32;
+            return CropRect {
+                top,
+                left,
+                height: h as u32,
+                width: w as u32,
+            };
+        }
+    }
+    // Fallback: central crop clamped to the ratio bounds.
+    let in_ratio = width as f64 / height as f64;
+    let (w, h) = if in_ratio < cfg.ratio.0.min(cfg.ratio.1) {
+        (w_img, py_round(w_img as f64 / cfg.ratio.0.min(cfg.ratio.1)))
+    } else if in_ratio > cfg.ratio.0.max(cfg.ratio.1) {
+        (py_round(h_img as f64 * cfg.ratio.0.max(cfg.ratio.1)), h_img)
+    } else {
+        (w_img, h_img)
+    };
+    CropRect {
+        top: ((h_img - h) / 2) as u32,
+        left: ((w_img - w) / 2) as u32,
+        height: h as u32,
+        width: w as u32,
+    }
+}
+
+fn uniform<R: Rng + ?Sized>(rng: &mut R, lo: f64, hi: f64) -> f64 {
+    lo + (hi - lo) * rng.random::<f64>()
+}
+
+/// `RandomResizedCrop(size)` with torchvision's defaults: draws the crop with the caller's RNG
+/// and resizes it to `size` x `size`.
+pub fn random_resized_crop<R: Rng + ?Sized>(
+    img: &RgbImage,
+    size: u32,
+    rng: &mut R,
+) -> Result<RgbImage> {
+    check_nonempty(img)?;
+    let rect = random_resized_crop_params(img.width(), img.height(), &Default::default(), rng);
+    resized_crop(img, rect, size, size)
+}
+
+fn check_nonempty(img: &RgbImage) -> Result<()> {
+    if img.width() == 0 || img.height() == 0 {
+        return Err(MediaError::InvalidArgument(
+            "image of zero width or height".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Antialiased bilinear resize of the whole image to `width` x `height` (PIL semantics).
+pub fn resize(img: &RgbImage, width: u32, height: u32) -> Result<RgbImage> {
+    check_nonempty(img)?;
+    let rect = CropRect {
+        top: 0,
+        left: 0,
+        height: img.height(),
+        width: img.width(),
+    };
+    resized_crop(img, rect, width, height)
+}
+
+/// Crops `rect` out of `img` and resizes it to `width` x `height` (torchvision
+/// `F.resized_crop`), without materialising the crop.
+pub fn resized_crop(img: &RgbImage, rect: CropRect, width: u32, height: u32) -> Result<RgbImage> {
+    check_nonempty(img)?;
+    if rect.width == 0
+        || rect.height == 0
+        || rect.left + rect.width > img.width()
+        || rect.top + rect.height > img.height()
+        || width == 0
+        || height == 0
+    {
+        return Err(MediaError::InvalidArgument(format!(
+            "crop {rect:?} of a {}x{} image to {width}x{height}",
+            img.width(),
+            img.height()
+        )));
+    }
+    let src_w = img.width() as usize;
+    let src = img.as_raw();
+    let horiz = filter_taps(rect.width as usize, width as usize);
+    let vert = filter_taps(rect.height as usize, height as usize);
+    let (out_w, out_h) = (width as usize, height as usize);
+    let rows_in = rect.height as usize;
+
+    // Horizontal pass over the crop's rows -> rows_in x out_w, rounded to u8 as PIL does.
+    let mut tmp = vec![0u8; rows_in * out_w * 3];
+    for y in 0..rows_in {
+        let row_start = ((rect.top as usize + y) * src_w + rect.left as usize) * 3;
+        let row = &src[row_start..row_start + rect.width as usize * 3];
+        let out_row = &mut tmp[y * out_w * 3..(y + 1) * out_w * 3];
+        for (x, tap) in horiz.iter().enumerate() {
+            let mut acc = [0f32; 3];
+            for (k, &w) in tap.weights.iter().enumerate() {
+                let p = (tap.start + k) * 3;
+                acc[0] += w * row[p] as f32;
+                acc[1] += w * row[p + 1] as f32;
+                acc[2] += w * row[p + 2] as f32;
+            }
+            out_row[x * 3] = to_u8(acc[0]);
+            out_row[x * 3 + 1] = to_u8(acc[1]);
+            out_row[x * 3 + 2] = to_u8(acc[2]);
+        }
+    }
+    // Vertical pass.
+    let stride = out_w * 3;
+    let mut out = vec![0u8; out_h * stride];
+    let mut acc = vec![0f32; stride];
+    for (y, tap) in vert.iter().enumerate() {
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        for (k, &w) in tap.weights.iter().enumerate() {
+            let r = &tmp[(tap.start + k) * stride..(tap.start + k + 1) * stride];
+            for (a, &v) in acc.iter_mut().zip(r) {
+                *a += w * v as f32;
+            }
+        }
+        for (o, &a) in out[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
+            *o = to_u8(a);
+        }
+    }
+    RgbImage::from_raw(width, height, out)
+        .ok_or_else(|| MediaError::InvalidArgument("resize buffer size".into()))
+}
+
+fn to_u8(x: f32) -> u8 {
+    (x + 0.5).clamp(0.0, 255.0) as u8
+}
+
+struct Taps {
+    start: usize,
+    weights: Vec<f32>,
+}
+
+/// PIL's `precompute_coeffs` for the bilinear (triangle) filter, support 1.
+fn filter_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
+    let scale = in_size as f64 / out_size as f64;
+    let filter_scale = scale.max(1.0);
+    let support = filter_scale;
+    (0..out_size)
+        .map(|i| {
+            let center = (i as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5).floor().max(0.0)) as usize;
+            let xmax = ((center + support + 0.5).floor() as usize).min(in_size);
+            let mut weights: Vec<f64> = (xmin..xmax)
+                .map(|x| {
+                    let t = ((x as f64 - center + 0.5) / filter_scale).abs();
+                    if t < 1.0 {
+                        1.0 - t
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let total: f64 = weights.iter().sum();
+            if total > 0.0 {
+                weights.iter_mut().for_each(|w| *w /= total);
+            }
+            Taps {
+                start: xmin,
+                weights: weights.into_iter().map(|w| w as f32).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Horizontal flip (torchvision `hflip`).
+pub fn hflip(img: &RgbImage) -> RgbImage {
+    image::imageops::flip_horizontal(img)
+}
+
+/// u8 HWC -> f32 CHW in [0, 1], then `(x - mean[c]) / std[c]`.
+pub fn to_normalized_chw(img: &RgbImage, mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
+    let hw = (img.width() * img.height()) as usize;
+    let mut out = vec![0f32; 3 * hw];
+    write_normalized_chw(img, mean, std, &mut out, hw);
+    out
+}
+
+/// As [`to_normalized_chw`], writing channel `c` to `out[c * channel_stride..][..H * W]`, so a
+/// frame can go straight into a `[3, T, H, W]` clip tensor (`channel_stride = T * H * W`, `out`
+/// offset by `t * H * W`). Panics if `out` is too short (a caller bug, not an input problem).
+pub fn write_normalized_chw(
+    img: &RgbImage,
+    mean: [f32; 3],
+    std: [f32; 3],
+    out: &mut [f32],
+    channel_stride: usize,
+) {
+    let hw = (img.width() * img.height()) as usize;
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * std[c]));
+    let shift: [f32; 3] = std::array::from_fn(|c| -mean[c] / std[c]);
+    let (r, rest) = out.split_at_mut(channel_stride);
+    let (g, b) = rest.split_at_mut(channel_stride);
+    let (r, g, b) = (&mut r[..hw], &mut g[..hw], &mut b[..hw]);
+    for (i, px) in img.as_raw().chunks_exact(3).enumerate() {
+        r[i] = px[0] as f32 * scale[0] + shift[0];
+        g[i] = px[1] as f32 * scale[1] + shift[1];
+        b[i] = px[2] as f32 * scale[2] + shift[2];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn random_resized_crop_respects_bounds() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let cfg = RandomResizedCropConfig::default();
+        for &(w, h) in &[(640u32, 360u32), (224, 224), (100, 400), (37, 5)] {
+            for _ in 0..500 {
+                let r = random_resized_crop_params(w, h, &cfg, &mut rng);
+                assert!(r.width >= 1 && r.height >= 1);
+                assert!(r.left + r.width <= w && r.top + r.height <= h);
+                let area = (r.width * r.height) as f64 / (w * h) as f64;
+                let ratio = r.width as f64 / r.height as f64;
+                let fallback = r.left == (w - r.width) / 2 && r.top == (h - r.height) / 2;
+                if !fallback {
+                    // Rounding to whole pixels may move area/ratio slightly past the bounds.
+                    let tol_w = 1.0 / r.width as f64 + 1.0 / r.height as f64;
+                    assert!(area >= 0.08 * (1.0 - 2.0 * tol_w) && area <= 1.0, "{area}");
+                    assert!(ratio >= 0.75 * (1.0 - tol_w) && ratio <= 4.0 / 3.0 * (1.0 + tol_w));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fallback_is_torchvision_centre_crop() {
+        // A 1000x10 image: no try can fit, so the fallback clamps the ratio to 4/3.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let r = random_resized_crop_params(1000, 10, &Default::default(), &mut rng);
+        assert_eq!(
+            r,
+            CropRect {
+                top: 0,
+                left: (1000 - 13) / 2,
+                height: 10,
+                width: 13
+            }
+        );
+        let cfg = RandomResizedCropConfig {
+            attempts: 0,
+            ..Default::default()
+        };
+        let r = random_resized_crop_params(300, 200, &cfg, &mut rng);
+        assert_eq!(
+            r,
+            CropRect {
+                top: 0,
+                left: 16,
+                height: 200,
+                width: 267
+            }
+        );
+        let r = random_resized_crop_params(250, 200, &cfg, &mut rng);
+        assert_eq!(
+            r,
+            CropRect {
+                top: 0,
+                left: 0,
+                height: 200,
+                width: 250
+            }
+        );
+    }
+
+    #[test]
+    fn resize_constant_image_and_identity() {
+        let img = RgbImage::from_pixel(50, 30, image::Rgb([10, 200, 77]));
+        let out = resize(&img, 17, 64).unwrap();
+        assert!(out.pixels().all(|p| p.0 == [10, 200, 77]));
+        let noise = RgbImage::from_fn(9, 7, |x, y| {
+            image::Rgb([(x * 29 + y * 7) as u8, x as u8, y as u8])
+        });
+        assert_eq!(resize(&noise, 9, 7).unwrap(), noise);
+    }
+
+    #[test]
+    fn resize_matches_pil_on_a_small_case() {
+        // torch: F.interpolate(arange(8.) * 30, size=3, mode="bilinear", antialias=True)
+        //   -> [33.1579, 105.0, 176.8421]; PIL's BILINEAR resize gives the same rounded.
+        let img = RgbImage::from_fn(8, 1, |x, _| {
+            let v = (x * 30) as u8;
+            image::Rgb([v, v, v])
+        });
+        let out = resize(&img, 3, 1).unwrap();
+        let row: Vec<u8> = out.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(row, vec![33, 105, 177]);
+    }
+
+    #[test]
+    fn hflip_and_normalise() {
+        let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([x as u8 * 255, 0, 0]));
+        let f = hflip(&img);
+        assert_eq!(f.get_pixel(0, 0).0, [255, 0, 0]);
+        let t = to_normalized_chw(&img, IMAGENET_MEAN, IMAGENET_STD);
+        assert_eq!(t.len(), 6);
+        assert!((t[0] - (-0.485 / 0.229)).abs() < 1e-6);
+        assert!((t[1] - (1.0 - 0.485) / 0.229).abs() < 1e-5);
+        assert!((t[2] - (-0.456 / 0.224)).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,321 @@
+//! Short-time Fourier transform log-magnitude spectrograms, matching
+//! `numpy.log(numpy.abs(librosa.stft(y, n_fft, hop_length)) + 1e-7)`.
+//!
+//! The FFT plan and window are built once in [`Stft::new`] and shared: `Stft` is `Sync`, so
+//! one instance serves every thread. Per call there is one scratch allocation (none with
+//! [`Stft::log_magnitude_into`] and a reused [`StftScratch`]), never one per frame.
+use std::sync::Arc;
+
+use realfft::num_complex::Complex32;
+use realfft::{RealFftPlanner, RealToComplex};
+
+use crate::error::{MediaError, Result};
+
+/// How the signal is extended by `n_fft / 2` samples on each side (`center=True`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PadMode {
+    /// Zeros: librosa >= 0.10's default (`pad_mode="constant"`), used by the reference.
+    #[default]
+    Constant,
+    /// Mirror without repeating the edge sample (numpy `"reflect"`): librosa < 0.10.
+    Reflect,
+}
+
+impl std::str::FromStr for PadMode {
+    type Err = MediaError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "constant" | "zeros" => Ok(PadMode::Constant),
+            "reflect" => Ok(PadMode::Reflect),
+            other => Err(MediaError::InvalidArgument(format!(
+                "pad mode {other:?}: expected \"constant\" or \"reflect\""
+            ))),
+        }
+    }
+}
+
+/// STFT parameters. The default is the reference's: n_fft 256, hop 128, periodic Hann window
+/// of length n_fft, centred frames padded with zeros, `log(|S| + 1e-7)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectrogramConfig {
+    /// FFT size and window length.
+    pub n_fft: usize,
+    /// Samples between frame starts.
+    pub hop: usize,
+    /// Pad `n_fft / 2` on both sides so frame `t` is centred on sample `t * hop`.
+    pub center: bool,
+    /// Padding used when `center` is true.
+    pub pad_mode: PadMode,
+    /// Added to the magnitude before the natural log.
+    pub log_offset: f32,
+}
+
+impl Default for SpectrogramConfig {
+    fn default() -> Self {
+        Self {
+            n_fft: 256,
+            hop: 128,
+            center: true,
+            pad_mode: PadMode::Constant,
+            log_offset: 1e-7,
+        }
+    }
+}
+
+impl SpectrogramConfig {
+    /// Number of frequency bins, `n_fft / 2 + 1` (129 by default).
+    pub fn freq_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    /// Number of frames for a signal of `n` samples (626 for 80,000 samples by default).
+    pub fn frames(&self, n: usize) -> usize {
+        if self.center {
+            1 + n / self.hop
+        } else if n < self.n_fft {
+            0
+        } else {
+            1 + (n - self.n_fft) / self.hop
+        }
+    }
+}
+
+/// A spectrogram in row-major `[freq, time]` layout (librosa's orientation).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Spectrogram {
+    /// `freq * time` values; `data[f * time + t]`.
+    pub data: Vec<f32>,
+    /// Number of frequency bins (rows).
+    pub freq: usize,
+    /// Number of frames (columns).
+    pub time: usize,
+}
+
+impl Spectrogram {
+    /// Value at bin `f`, frame `t`.
+    pub fn at(&self, f: usize, t: usize) -> f32 {
+        self.data[f * self.time + t]
+    }
+}
+
+/// Reusable per-thread buffers for [`Stft::log_magnitude_into`].
+#[derive(Default)]
+pub struct StftScratch {
+    frame: Vec<f32>,
+    spectrum: Vec<Complex32>,
+    fft: Vec<Complex32>,
+}
+
+/// A planned STFT: window and FFT plan built once, shareable across threads.
+#[derive(Clone)]
+pub struct Stft {
+    config: SpectrogramConfig,
+    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f32>>,
+}
+
+impl std::fmt::Debug for Stft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stft")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stft {
+    /// Plans the FFT. Errors if `n_fft` is below 2 or odd, or `hop` is 0.
+    pub fn new(config: SpectrogramConfig) -> Result<Self> {
+        if config.n_fft < 2 || config.n_fft % 2 != 0 || config.hop == 0 {
+            return Err(MediaError::InvalidArgument(format!(
+                "STFT needs an even n_fft >= 2 and hop >= 1 (got n_fft {}, hop {})",
+                config.n_fft, config.hop
+            )));
+        }
+        let n = config.n_fft;
+        // Periodic Hann (scipy.signal.get_window("hann", n, fftbins=True)), computed in f64.
+        let window = (0..n)
+            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32)
+            .collect();
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n);
+        Ok(Self {
+            config,
+            window,
+            fft,
+        })
+    }
+
+    /// The configuration this STFT was planned for.
+    pub fn config(&self) -> &SpectrogramConfig {
+        &self.config
+    }
+
+    /// `log(|STFT(signal)| + log_offset)` as `[freq, time]`.
+    pub fn log_magnitude(&self, signal: &[f32]) -> Result<Spectrogram> {
+        let mut out = Spectrogram::default();
+        self.log_magnitude_into(signal, &mut out, &mut StftScratch::default())?;
+        Ok(out)
+    }
+
+    /// `|STFT(signal)|` as `[freq, time]` (no log).
+    pub fn magnitude(&self, signal: &[f32]) -> Result<Spectrogram> {
+        let mut out = Spectrogram::default();
+        self.run(signal, &mut out, &mut StftScratch::default(), |m| m)?;
+        Ok(out)
+    }
+
+    /// As [`Stft::log_magnitude`], writing into `out` and reusing `scratch` (no allocation
+    /// once both have reached their size).
+    pub fn log_magnitude_into(
+        &self,
+        signal: &[f32],
+        out: &mut Spectrogram,
+        scratch: &mut StftScratch,
+    ) -> Result<()> {
+        let offset = self.config.log_offset;
+        self.run(signal, out, scratch, |m| (m + offset).ln())
+    }
+
+    fn run(
+        &self,
+        signal: &[f32],
+        out: &mut Spectrogram,
+        scratch: &mut StftScratch,
+        map: impl Fn(f32) -> f32,
+    ) -> Result<()> {
+        let cfg = &self.config;
+        let (n_fft, hop) = (cfg.n_fft, cfg.hop);
+        let n = signal.len();
+        let pad = if cfg.center { n_fft / 2 } else { 0 };
+        if n == 0 {
+            return Err(MediaError::InvalidArgument(
+                "STFT of an empty signal".into(),
+            ));
+        }
+        if cfg.center && cfg.pad_mode == PadMode::Reflect && n <= pad {
+            return Err(MediaError::InvalidArgument(format!(
+                "reflect padding needs more than {pad} samples (got {n})"
+            )));
+        }
+        let frames = cfg.frames(n);
+        if frames == 0 {
+            return Err(MediaError::InvalidArgument(format!(
+                "signal of {n} samples is shorter than n_fft {n_fft} (center = false)"
+            )));
+        }
+        let bins = cfg.freq_bins();
+        out.freq = bins;
+        out.time = frames;
+        out.data.clear();
+        out.data.resize(bins * frames, 0.0);
+        scratch.frame.resize(n_fft, 0.0);
+        scratch.spectrum.resize(bins, Complex32::default());
+        scratch
+            .fft
+            .resize(self.fft.get_scratch_len(), Complex32::default());
+
+        for t in 0..frames {
+            let start = (t * hop) as isize - pad as isize;
+            let frame = &mut scratch.frame;
+            if start >= 0 && start as usize + n_fft <= n {
+                let s = &signal[start as usize..start as usize + n_fft];
+                for ((d, &x), &w) in frame.iter_mut().zip(s).zip(&self.window) {
+                    *d = x * w;
+                }
+            } else {
+                for (i, (d, &w)) in frame.iter_mut().zip(&self.window).enumerate() {
+                    let idx = start + i as isize;
+                    let x = if (0..n as isize).contains(&idx) {
+                        signal[idx as usize]
+                    } else {
+                        match cfg.pad_mode {
+                            PadMode::Constant => 0.0,
+                            PadMode::Reflect => signal[reflect_index(idx, n)],
+                        }
+                    };
+                    *d = x * w;
+                }
+            }
+            // The only possible error is a length mismatch, excluded by construction above.
+            self.fft
+                .process_with_scratch(frame, &mut scratch.spectrum, &mut scratch.fft)
+                .map_err(|e| MediaError::InvalidArgument(format!("FFT: {e}")))?;
+            for (f, c) in scratch.spectrum.iter().enumerate() {
+                out.data[f * frames + t] = map((c.re * c.re + c.im * c.im).sqrt());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// numpy "reflect" index for a signal of length `n` (> 1), repeated reflections included.
+fn reflect_index(mut idx: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    idx = idx.rem_euclid(period);
+    if idx >= n {
+        idx = period - idx;
+    }
+    idx as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_of_five_seconds_at_16k() {
+        let stft = Stft::new(SpectrogramConfig::default()).unwrap();
+        let s = stft.log_magnitude(&vec![0.1; 80_000]).unwrap();
+        assert_eq!((s.freq, s.time), (129, 626));
+    }
+
+    #[test]
+    fn reflect_index_matches_numpy() {
+        // numpy.pad([0,1,2,3], 5, mode="reflect") -> [1 2 3 2 1 | 0 1 2 3 | 2 1 0 1 2]
+        let left: Vec<usize> = (-5..0).map(|i| reflect_index(i, 4)).collect();
+        assert_eq!(left, vec![1, 2, 3, 2, 1]);
+        let right: Vec<usize> = (4..9).map(|i| reflect_index(i, 4)).collect();
+        assert_eq!(right, vec![2, 1, 0, 1, 2]);
+    }
+
+    #[test]
+    fn stft_is_sync_and_send() {
+        fn assert_sync<T: Sync + Send>() {}
+        assert_sync::<Stft>();
+    }
+
+    #[test]
+    fn tone_peaks_at_its_bin() {
+        let stft = Stft::new(SpectrogramConfig::default()).unwrap();
+        // 1 kHz at 16 kHz: bin 1000 / (16000 / 256) = 16.
+        let x: Vec<f32> = (0..4000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin())
+            .collect();
+        let s = stft.magnitude(&x).unwrap();
+        let t = s.time / 2;
+        let peak = (0..s.freq)
+            .max_by(|&a, &b| s.at(a, t).total_cmp(&s.at(b, t)))
+            .unwrap();
+        assert_eq!(peak, 16);
+    }
+
+    #[test]
+    fn empty_and_bad_config_are_errors() {
+        assert!(Stft::new(SpectrogramConfig {
+            hop: 0,
+            ..Default::default()
+        })
+        .is_err());
+        let stft = Stft::new(SpectrogramConfig::default()).unwrap();
+        assert!(stft.log_magnitude(&[]).is_err());
+        let reflect = Stft::new(SpectrogramConfig {
+            pad_mode: PadMode::Reflect,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(reflect.log_magnitude(&[0.0; 10]).is_err());
+    }
+}
