@@ -20,7 +20,7 @@ const FORMAT: &str = "mmcl-avnet-v1";
 
 /// Header metadata found in a checkpoint (all optional: PyTorch-written files have none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckpointMeta {
+struct CheckpointMeta {
     pub modality: Option<Modality>,
     pub frames: Option<usize>,
 }
@@ -43,11 +43,23 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 /// networks, the `mmcl.modality` metadata, since their layout is the same for both
 /// modalities).
 pub fn infer_config(path: impl AsRef<Path>) -> Result<AvNetConfig> {
+    infer_config_with(path, None)
+}
+
+/// [`infer_config`], with `unimodal` naming the modality of a unimodal checkpoint that
+/// has no mmcl metadata (e.g. written by PyTorch). Ignored for audio-visual layouts.
+pub fn infer_config_with(
+    path: impl AsRef<Path>,
+    unimodal: Option<Modality>,
+) -> Result<AvNetConfig> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| ckpt_err(path, format!("not a safetensors file: {e}")))?;
-    let meta = read_meta(path, &bytes)?;
+    let mut meta = read_meta(path, &bytes)?;
+    if meta.modality.is_none() {
+        meta.modality = unimodal;
+    }
     infer_from(path, &st, &meta)
 }
 

@@ -37,6 +37,6 @@ mod resnet;
 
 pub use avnet::{AvNet, AvNetConfig, AvOutput};
 pub use batch_norm::{RunningStats, BN_EPS, BN_MOMENTUM};
-pub use checkpoint::{infer_config, CheckpointMeta};
+pub use checkpoint::{infer_config, infer_config_with};
 pub use error::{ModelError, Result};
 pub use fusion::{Fusion, Modality};

@@ -19,11 +19,15 @@ enum Command {
     /// Inspect media preprocessing: spectrograms and frames, for comparison with your own tools.
     #[command(subcommand)]
     Media(cmd::media::MediaCommand),
+    /// The audio-visual classifier: write an initialised checkpoint, run a forward pass.
+    #[command(subcommand)]
+    Model(cmd::model::ModelCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Media(c) => cmd::media::run(c),
+        Command::Model(c) => cmd::model::run(c),
     }
 }

@@ -1,2 +1,3 @@
 //! One module per subcommand group.
 pub mod media;
+pub mod model;
