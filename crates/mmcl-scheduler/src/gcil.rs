@@ -86,13 +86,21 @@ pub const PAPER_SAMPLES_PER_TASK: usize = 1000;
 impl GcilConfig {
     /// The paper's setting with the given weights.
     pub fn paper(weights: GcilWeights) -> Self {
-        GcilConfig { weights, tasks: 20, samples_per_task: None, max_classes: 50, seed: 1992 }
+        GcilConfig {
+            weights,
+            tasks: 20,
+            samples_per_task: None,
+            max_classes: 50,
+            seed: 1992,
+        }
     }
 
     /// Label draws per task for a training set of `n_train` samples.
     pub fn draws_per_task(&self, n_train: usize) -> usize {
         self.samples_per_task.unwrap_or_else(|| {
-            ((PAPER_SAMPLES_PER_TASK as f64 * n_train as f64 / PAPER_TRAIN_SIZE as f64).round() as usize).max(1)
+            ((PAPER_SAMPLES_PER_TASK as f64 * n_train as f64 / PAPER_TRAIN_SIZE as f64).round()
+                as usize)
+                .max(1)
         })
     }
 }
@@ -128,9 +136,15 @@ pub struct GcilTask {
 }
 
 /// Sample the GCIL stream over training labels `labels` (`0..num_classes`).
-pub fn sample_stream(cfg: &GcilConfig, labels: &[u32], num_classes: usize) -> Result<Vec<GcilTask>, SchedulerError> {
+pub fn sample_stream(
+    cfg: &GcilConfig,
+    labels: &[u32],
+    num_classes: usize,
+) -> Result<Vec<GcilTask>, SchedulerError> {
     if cfg.tasks == 0 || cfg.max_classes == 0 {
-        return Err(SchedulerError::Scenario("gcil needs tasks >= 1 and max_classes >= 1".into()));
+        return Err(SchedulerError::Scenario(
+            "gcil needs tasks >= 1 and max_classes >= 1".into(),
+        ));
     }
     let draws = cfg.draws_per_task(labels.len());
     let class_bound = cfg.class_bound(draws);
@@ -139,7 +153,9 @@ pub fn sample_stream(cfg: &GcilConfig, labels: &[u32], num_classes: usize) -> Re
     let mut pools: Vec<Vec<usize>> = vec![Vec::new(); num_classes];
     for (i, &l) in labels.iter().enumerate() {
         if (l as usize) >= num_classes {
-            return Err(SchedulerError::Scenario(format!("label {l} out of range 0..{num_classes}")));
+            return Err(SchedulerError::Scenario(format!(
+                "label {l} out of range 0..{num_classes}"
+            )));
         }
         pools[l as usize].push(i);
     }
@@ -149,7 +165,9 @@ pub fn sample_stream(cfg: &GcilConfig, labels: &[u32], num_classes: usize) -> Re
     let mut next = vec![0usize; num_classes];
     let mut tasks = Vec::with_capacity(cfg.tasks);
     for t in 0..cfg.tasks {
-        let available: Vec<u32> = (0..num_classes as u32).filter(|&c| next[c as usize] < pools[c as usize].len()).collect();
+        let available: Vec<u32> = (0..num_classes as u32)
+            .filter(|&c| next[c as usize] < pools[c as usize].len())
+            .collect();
         if available.is_empty() {
             return Err(SchedulerError::Scenario(format!(
                 "gcil ran out of training data at task {t} of {} (draws per task {draws})",
@@ -212,7 +230,9 @@ mod tests {
     use super::*;
 
     fn labels(per_class: usize) -> Vec<u32> {
-        (0..100u32).flat_map(|c| std::iter::repeat_n(c, per_class)).collect()
+        (0..100u32)
+            .flat_map(|c| std::iter::repeat_n(c, per_class))
+            .collect()
     }
 
     #[test]
@@ -229,7 +249,10 @@ mod tests {
         for w in [GcilWeights::Uniform, GcilWeights::Longtail] {
             let tasks = sample_stream(&GcilConfig::paper(w), &labels, 100).unwrap();
             assert_eq!(tasks.len(), 20);
-            let mut all: Vec<usize> = tasks.iter().flat_map(|t| t.samples.iter().copied()).collect();
+            let mut all: Vec<usize> = tasks
+                .iter()
+                .flat_map(|t| t.samples.iter().copied())
+                .collect();
             let n = all.len();
             all.sort_unstable();
             all.dedup();
@@ -242,7 +265,10 @@ mod tests {
                     assert!(t.classes.binary_search(&labels[i]).is_ok());
                 }
                 for &c in &t.classes {
-                    assert!(t.samples.iter().any(|&i| labels[i] == c), "chosen class {c} has no sample");
+                    assert!(
+                        t.samples.iter().any(|&i| labels[i] == c),
+                        "chosen class {c} has no sample"
+                    );
                 }
             }
             // With 487 samples per class, the first task cannot exhaust any class.
@@ -262,7 +288,10 @@ mod tests {
     #[test]
     fn stream_is_deterministic_in_its_seed() {
         let labels = labels(50);
-        let cfg = GcilConfig { samples_per_task: Some(100), ..GcilConfig::paper(GcilWeights::Longtail) };
+        let cfg = GcilConfig {
+            samples_per_task: Some(100),
+            ..GcilConfig::paper(GcilWeights::Longtail)
+        };
         let a = sample_stream(&cfg, &labels, 100).unwrap();
         let b = sample_stream(&cfg, &labels, 100).unwrap();
         assert_eq!(a, b);
@@ -274,7 +303,12 @@ mod tests {
     fn longtail_favours_low_class_indices() {
         // Over many tasks, head classes receive more draws than tail classes.
         let labels = labels(100_000 / 100);
-        let cfg = GcilConfig { tasks: 60, samples_per_task: Some(1000), max_classes: 100, ..GcilConfig::paper(GcilWeights::Longtail) };
+        let cfg = GcilConfig {
+            tasks: 60,
+            samples_per_task: Some(1000),
+            max_classes: 100,
+            ..GcilConfig::paper(GcilWeights::Longtail)
+        };
         let tasks = sample_stream(&cfg, &labels, 100).unwrap();
         let mut per_class = vec![0usize; 100];
         let mut chosen = vec![0usize; 100];
@@ -292,14 +326,26 @@ mod tests {
             let n: usize = r.map(|c| chosen[c]).sum();
             s as f64 / n as f64
         };
-        assert!(rate(0..20) > 1.5 * rate(80..100), "head {} tail {}", rate(0..20), rate(80..100));
+        assert!(
+            rate(0..20) > 1.5 * rate(80..100),
+            "head {} tail {}",
+            rate(0..20),
+            rate(80..100)
+        );
     }
 
     #[test]
     fn exhaustion_is_an_error_not_a_panic() {
         let labels = labels(1);
         // 100 samples, one per class; 200 tasks take at least one sample each.
-        let cfg = GcilConfig { tasks: 200, samples_per_task: Some(50), ..GcilConfig::paper(GcilWeights::Uniform) };
-        assert!(matches!(sample_stream(&cfg, &labels, 100), Err(SchedulerError::Scenario(_))));
+        let cfg = GcilConfig {
+            tasks: 200,
+            samples_per_task: Some(50),
+            ..GcilConfig::paper(GcilWeights::Uniform)
+        };
+        assert!(matches!(
+            sample_stream(&cfg, &labels, 100),
+            Err(SchedulerError::Scenario(_))
+        ));
     }
 }

@@ -14,9 +14,15 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod experiment;
 pub mod gcil;
 pub mod results;
+pub mod run;
 pub mod scenario;
+
+pub use experiment::{DataSection, ExperimentConfig, ModelSection, TrainSection};
+pub use results::RunResults;
+pub use run::{eval_checkpoint, resume, train, RunDir, RunOptions};
 
 /// Errors of the scheduler.
 #[derive(Debug, thiserror::Error)]
@@ -24,14 +30,45 @@ pub enum SchedulerError {
     #[error("scenario: {0}")]
     Scenario(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error("config: {0}")]
+    Config(String),
+    #[error("loss became {value} at task {task}, epoch {epoch}, step {step}: training diverged (lower optim.lr); the last checkpoint is kept")]
+    Diverged {
+        task: usize,
+        epoch: usize,
+        step: usize,
+        value: f32,
+    },
+    #[error("stopped on request at task {task}, epoch {epoch}, step {step}")]
+    Interrupted {
+        task: usize,
+        epoch: usize,
+        step: usize,
+    },
+    #[error(transparent)]
+    Method(#[from] mmcl_methods::MethodError),
+    #[error(transparent)]
+    Model(#[from] mmcl_model::ModelError),
+    #[error(transparent)]
+    Data(#[from] mmcl_data::error::CacheError),
+    #[error(transparent)]
+    Loss(#[from] mmcl_losses::LossError),
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
 }
 
 /// Write a file atomically: a temporary file in the same folder, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchedulerError> {
-    let io = |e| SchedulerError::Io { path: path.to_owned(), source: e };
+    let io = |e| SchedulerError::Io {
+        path: path.to_owned(),
+        source: e,
+    };
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")

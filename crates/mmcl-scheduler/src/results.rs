@@ -120,8 +120,14 @@ pub struct TaskTraining {
 impl RunResults {
     /// Read a results file; the error names the file.
     pub fn read(path: &std::path::Path) -> Result<RunResults, crate::SchedulerError> {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::SchedulerError::Io { path: path.to_owned(), source: e })?;
-        serde_json::from_str(&text).map_err(|e| crate::SchedulerError::Format { path: path.to_owned(), reason: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|e| crate::SchedulerError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        serde_json::from_str(&text).map_err(|e| crate::SchedulerError::Format {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// Write atomically (temporary file + rename).
@@ -154,7 +160,12 @@ mod tests {
                 num_outputs: 100,
                 task_il: false,
             },
-            tasks: vec![TaskInfo { classes: vec![1, 2], new_targets: vec![1, 2], n_train: 10, n_test: 4 }],
+            tasks: vec![TaskInfo {
+                classes: vec![1, 2],
+                new_targets: vec![1, 2],
+                n_train: 10,
+                n_test: 4,
+            }],
             tasks_done: 1,
             trained_tasks: 1,
             finished: true,
@@ -167,7 +178,12 @@ mod tests {
                 recency: vec![None],
                 random_init: vec![Some(1.0), None],
             }],
-            training: vec![TaskTraining { epoch_loss: vec![2.0], steps: 3, train_s: 0.1, eval_s: 0.1 }],
+            training: vec![TaskTraining {
+                epoch_loss: vec![2.0],
+                steps: 3,
+                train_s: 0.1,
+                eval_s: 0.1,
+            }],
             temperatures: vec![],
             elapsed_s: 1.0,
             config: serde_json::json!({"seed": 1}),

@@ -61,11 +61,21 @@ pub enum ScenarioConfig {
 impl ScenarioConfig {
     /// Seq-VGGSound as in the paper: 10 tasks of 10 classes.
     pub fn seq_paper() -> Self {
-        ScenarioConfig::Seq { tasks: 10, classes_per_task: 10, class_order: ClassOrder::Manifest, class_order_seed: 0 }
+        ScenarioConfig::Seq {
+            tasks: 10,
+            classes_per_task: 10,
+            class_order: ClassOrder::Manifest,
+            class_order_seed: 0,
+        }
     }
     /// Dom-VGGSound as in the paper: 5 tasks, 4 new subclasses per supercategory each.
     pub fn dom_paper() -> Self {
-        ScenarioConfig::Dom { tasks: 5, subclasses_per_super: 4, class_order: ClassOrder::Manifest, class_order_seed: 0 }
+        ScenarioConfig::Dom {
+            tasks: 5,
+            subclasses_per_super: 4,
+            class_order: ClassOrder::Manifest,
+            class_order_seed: 0,
+        }
     }
     /// Short name used in run folders and reports: `seq`, `dom`, `gcil-uniform`, `gcil-longtail`.
     pub fn short_name(&self) -> String {
@@ -127,20 +137,41 @@ impl Scenario {
     /// Merge every task into one (the JOINT upper bound trains on all data at once). The
     /// evaluation test sets stay per task, see [`Scenario::joint_eval_tasks`].
     pub fn joint(&self) -> Scenario {
-        let mut train: Vec<usize> = self.tasks.iter().flat_map(|t| t.train.iter().copied()).collect();
+        let mut train: Vec<usize> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.train.iter().copied())
+            .collect();
         train.sort_unstable();
         train.dedup();
-        let mut classes: Vec<u32> = self.tasks.iter().flat_map(|t| t.classes.iter().copied()).collect();
+        let mut classes: Vec<u32> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.classes.iter().copied())
+            .collect();
         classes.sort_unstable();
         classes.dedup();
-        let mut new_targets: Vec<u32> = self.tasks.iter().flat_map(|t| t.new_targets.iter().copied()).collect();
+        let mut new_targets: Vec<u32> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.new_targets.iter().copied())
+            .collect();
         new_targets.sort_unstable();
         new_targets.dedup();
-        let test: Vec<usize> = self.tasks.iter().flat_map(|t| t.test.iter().copied()).collect();
+        let test: Vec<usize> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.test.iter().copied())
+            .collect();
         Scenario {
             kind: self.kind,
             name: self.name.clone(),
-            tasks: vec![Task { train, test, classes, new_targets }],
+            tasks: vec![Task {
+                train,
+                test,
+                classes,
+                new_targets,
+            }],
             num_outputs: self.num_outputs,
             task_il: self.task_il,
         }
@@ -165,17 +196,33 @@ fn ordered_classes(classes: &[u32], order: ClassOrder, seed: u64) -> Vec<u32> {
 }
 
 fn indices_of(samples: &[SampleLabels], classes: &[u32]) -> Vec<usize> {
-    let mut member = vec![false; samples.iter().map(|s| s.label as usize + 1).max().unwrap_or(0)];
+    let mut member = vec![
+        false;
+        samples
+            .iter()
+            .map(|s| s.label as usize + 1)
+            .max()
+            .unwrap_or(0)
+    ];
     for &c in classes {
         if (c as usize) < member.len() {
             member[c as usize] = true;
         }
     }
-    samples.iter().enumerate().filter(|(_, s)| member[s.label as usize]).map(|(i, _)| i).collect()
+    samples
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| member[s.label as usize])
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Build a scenario from the labels of the training and test samples.
-pub fn build(cfg: &ScenarioConfig, train: &[SampleLabels], test: &[SampleLabels]) -> Result<Scenario, SchedulerError> {
+pub fn build(
+    cfg: &ScenarioConfig,
+    train: &[SampleLabels],
+    test: &[SampleLabels],
+) -> Result<Scenario, SchedulerError> {
     if train.is_empty() {
         return Err(SchedulerError::Scenario("no training samples".into()));
     }
@@ -185,10 +232,17 @@ pub fn build(cfg: &ScenarioConfig, train: &[SampleLabels], test: &[SampleLabels]
         for s in train {
             seen[s.label as usize] = true;
         }
-        (0..num_classes as u32).filter(|&c| seen[c as usize]).collect()
+        (0..num_classes as u32)
+            .filter(|&c| seen[c as usize])
+            .collect()
     };
     match cfg {
-        ScenarioConfig::Seq { tasks, classes_per_task, class_order, class_order_seed } => {
+        ScenarioConfig::Seq {
+            tasks,
+            classes_per_task,
+            class_order,
+            class_order_seed,
+        } => {
             let need = tasks * classes_per_task;
             if *tasks == 0 || *classes_per_task == 0 || need > present.len() {
                 return Err(SchedulerError::Scenario(format!(
@@ -210,11 +264,24 @@ pub fn build(cfg: &ScenarioConfig, train: &[SampleLabels], test: &[SampleLabels]
                     }
                 })
                 .collect();
-            Ok(Scenario { kind: ScenarioKind::Seq, name: cfg.short_name(), tasks, num_outputs: num_classes, task_il: true })
+            Ok(Scenario {
+                kind: ScenarioKind::Seq,
+                name: cfg.short_name(),
+                tasks,
+                num_outputs: num_classes,
+                task_il: true,
+            })
         }
-        ScenarioConfig::Dom { tasks, subclasses_per_super, class_order, class_order_seed } => {
+        ScenarioConfig::Dom {
+            tasks,
+            subclasses_per_super,
+            class_order,
+            class_order_seed,
+        } => {
             if *tasks == 0 || *subclasses_per_super == 0 {
-                return Err(SchedulerError::Scenario("dom needs at least one task and one subclass per supercategory".into()));
+                return Err(SchedulerError::Scenario(
+                    "dom needs at least one task and one subclass per supercategory".into(),
+                ));
             }
             // Fine classes of each supercategory, in the chosen order.
             let mut by_super: Vec<Vec<u32>> = vec![Vec::new(); num_supers];
@@ -233,7 +300,8 @@ pub fn build(cfg: &ScenarioConfig, train: &[SampleLabels], test: &[SampleLabels]
                 by_super[super_of[c as usize] as usize].push(c);
             }
             for (k, list) in by_super.iter_mut().enumerate() {
-                *list = ordered_classes(list, *class_order, class_order_seed.wrapping_add(k as u64));
+                *list =
+                    ordered_classes(list, *class_order, class_order_seed.wrapping_add(k as u64));
                 if list.len() < tasks * subclasses_per_super {
                     return Err(SchedulerError::Scenario(format!(
                         "dom needs {tasks} x {subclasses_per_super} subclasses of supercategory {k}, the data has {}",
@@ -245,18 +313,32 @@ pub fn build(cfg: &ScenarioConfig, train: &[SampleLabels], test: &[SampleLabels]
                 .map(|t| {
                     let mut classes: Vec<u32> = by_super
                         .iter()
-                        .flat_map(|list| list[t * subclasses_per_super..(t + 1) * subclasses_per_super].iter().copied())
+                        .flat_map(|list| {
+                            list[t * subclasses_per_super..(t + 1) * subclasses_per_super]
+                                .iter()
+                                .copied()
+                        })
                         .collect();
                     classes.sort_unstable();
                     Task {
                         train: indices_of(train, &classes),
                         test: indices_of(test, &classes),
                         classes,
-                        new_targets: if t == 0 { (0..num_supers as u32).collect() } else { Vec::new() },
+                        new_targets: if t == 0 {
+                            (0..num_supers as u32).collect()
+                        } else {
+                            Vec::new()
+                        },
                     }
                 })
                 .collect();
-            Ok(Scenario { kind: ScenarioKind::Dom, name: cfg.short_name(), tasks, num_outputs: num_supers, task_il: false })
+            Ok(Scenario {
+                kind: ScenarioKind::Dom,
+                name: cfg.short_name(),
+                tasks,
+                num_outputs: num_supers,
+                task_il: false,
+            })
         }
         ScenarioConfig::Gcil(g) => {
             let labels: Vec<u32> = train.iter().map(|s| s.label).collect();
@@ -265,14 +347,30 @@ pub fn build(cfg: &ScenarioConfig, train: &[SampleLabels], test: &[SampleLabels]
             let tasks = stream
                 .into_iter()
                 .map(|task| {
-                    let new: Vec<u32> = task.classes.iter().copied().filter(|&c| !seen[c as usize]).collect();
+                    let new: Vec<u32> = task
+                        .classes
+                        .iter()
+                        .copied()
+                        .filter(|&c| !seen[c as usize])
+                        .collect();
                     for &c in &new {
                         seen[c as usize] = true;
                     }
-                    Task { train: task.samples, test: indices_of(test, &new), classes: task.classes, new_targets: new }
+                    Task {
+                        train: task.samples,
+                        test: indices_of(test, &new),
+                        classes: task.classes,
+                        new_targets: new,
+                    }
                 })
                 .collect();
-            Ok(Scenario { kind: ScenarioKind::Gcil, name: cfg.short_name(), tasks, num_outputs: num_classes, task_il: false })
+            Ok(Scenario {
+                kind: ScenarioKind::Gcil,
+                name: cfg.short_name(),
+                tasks,
+                num_outputs: num_classes,
+                task_il: false,
+            })
         }
     }
 }
@@ -286,7 +384,15 @@ mod tests {
     pub(crate) fn labels(per_class: usize) -> (Vec<SampleLabels>, Vec<SampleLabels>) {
         let mk = |n: usize| {
             (0..100u32)
-                .flat_map(|c| std::iter::repeat_n(SampleLabels { label: c, super_label: c / 20 }, n))
+                .flat_map(|c| {
+                    std::iter::repeat_n(
+                        SampleLabels {
+                            label: c,
+                            super_label: c / 20,
+                        },
+                        n,
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         (mk(per_class), mk(2))
@@ -300,11 +406,20 @@ mod tests {
         assert_eq!(s.num_outputs, 100);
         let mut all = Vec::new();
         for (t, task) in s.tasks.iter().enumerate() {
-            assert_eq!(task.classes, (t as u32 * 10..t as u32 * 10 + 10).collect::<Vec<_>>());
+            assert_eq!(
+                task.classes,
+                (t as u32 * 10..t as u32 * 10 + 10).collect::<Vec<_>>()
+            );
             assert_eq!(task.train.len(), 30);
             assert_eq!(task.test.len(), 20);
-            assert!(task.train.iter().all(|&i| task.classes.contains(&train[i].label)));
-            assert!(task.test.iter().all(|&i| task.classes.contains(&test[i].label)));
+            assert!(task
+                .train
+                .iter()
+                .all(|&i| task.classes.contains(&train[i].label)));
+            assert!(task
+                .test
+                .iter()
+                .all(|&i| task.classes.contains(&test[i].label)));
             all.extend(task.train.iter().copied());
         }
         all.sort_unstable();
@@ -315,7 +430,12 @@ mod tests {
     #[test]
     fn seq_permuted_order_is_seeded() {
         let (train, test) = labels(1);
-        let cfg = |seed| ScenarioConfig::Seq { tasks: 10, classes_per_task: 10, class_order: ClassOrder::Permuted, class_order_seed: seed };
+        let cfg = |seed| ScenarioConfig::Seq {
+            tasks: 10,
+            classes_per_task: 10,
+            class_order: ClassOrder::Permuted,
+            class_order_seed: seed,
+        };
         let a = build(&cfg(1), &train, &test).unwrap();
         let b = build(&cfg(1), &train, &test).unwrap();
         let c = build(&cfg(2), &train, &test).unwrap();
@@ -327,8 +447,16 @@ mod tests {
     #[test]
     fn seq_rejects_too_few_classes() {
         let (train, test) = labels(1);
-        let cfg = ScenarioConfig::Seq { tasks: 11, classes_per_task: 10, class_order: ClassOrder::Manifest, class_order_seed: 0 };
-        assert!(matches!(build(&cfg, &train, &test), Err(SchedulerError::Scenario(_))));
+        let cfg = ScenarioConfig::Seq {
+            tasks: 11,
+            classes_per_task: 10,
+            class_order: ClassOrder::Manifest,
+            class_order_seed: 0,
+        };
+        assert!(matches!(
+            build(&cfg, &train, &test),
+            Err(SchedulerError::Scenario(_))
+        ));
     }
 
     #[test]
@@ -348,7 +476,10 @@ mod tests {
             }
             assert_eq!(task.train.len(), 40);
             // Targets are the fixed supercategory labels.
-            assert!(task.train.iter().all(|&i| s.target(train[i]) == train[i].label / 20));
+            assert!(task
+                .train
+                .iter()
+                .all(|&i| s.target(train[i]) == train[i].label / 20));
         }
         assert_eq!(s.tasks[0].new_targets, vec![0, 1, 2, 3, 4]);
     }
@@ -356,7 +487,9 @@ mod tests {
     #[test]
     fn joint_merges_all_training_data() {
         let (train, test) = labels(2);
-        let s = build(&ScenarioConfig::seq_paper(), &train, &test).unwrap().joint();
+        let s = build(&ScenarioConfig::seq_paper(), &train, &test)
+            .unwrap()
+            .joint();
         assert_eq!(s.tasks.len(), 1);
         assert_eq!(s.tasks[0].train.len(), train.len());
         assert_eq!(s.tasks[0].test.len(), test.len());

@@ -1,0 +1,136 @@
+//! The experiment configuration: every hyperparameter of one run, serialised as the run
+//! folder's `config.toml` (burn-style: the config is the experiment).
+
+use std::path::PathBuf;
+
+use mmcl_methods::{MethodConfig, MethodKind, OptimConfig};
+use mmcl_model::{Fusion, Modality};
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::ScenarioConfig;
+
+/// One run, completely described.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// The run seed: model init, shuffling, augmentation, replay sampling all derive from it.
+    pub seed: u64,
+    /// Name of the dataset for reports (`tiny`, `mini`, `vggsound`, ...).
+    pub dataset: String,
+    /// The prepared cache (`mmcl prep` output).
+    pub cache: PathBuf,
+    /// `cpu` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    pub model: ModelSection,
+    pub data: DataSection,
+    pub scenario: ScenarioConfig,
+    pub method: MethodConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    pub train: TrainSection,
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+/// The network (the number of classes comes from the scenario).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// ResNet-18 base width (64 in the paper).
+    pub width: usize,
+    #[serde(default)]
+    pub fusion: Fusion,
+    #[serde(default)]
+    pub modality: Modality,
+}
+
+/// The loader.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Frames per clip T (4 in the paper).
+    pub frames: usize,
+    /// Model frame size S (224 in the paper).
+    pub frame_size: u32,
+    /// Audio crop in seconds (`None`: half the stored clip, the reference's 5 s of 10 s).
+    #[serde(default)]
+    pub crop_seconds: Option<f64>,
+}
+
+/// The training loop.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Epochs per task (JOINT: epochs over all data).
+    pub epochs: usize,
+    /// Current-task batch size (32 in the paper).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Evaluation batch size (no effect on results).
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+    /// Evaluate the untrained model on every test set (forward-transfer baseline).
+    #[serde(default = "yes")]
+    pub eval_random_init: bool,
+    /// Evaluate on the test sets of tasks not trained yet (forward transfer; full matrix).
+    #[serde(default = "yes")]
+    pub eval_future: bool,
+}
+
+fn default_batch() -> usize {
+    32
+}
+fn default_eval_batch() -> usize {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+impl ExperimentConfig {
+    /// Check the parts that would otherwise fail deep inside a run.
+    pub fn validate(&self) -> Result<(), crate::SchedulerError> {
+        let bad = |m: String| Err(crate::SchedulerError::Config(m));
+        if self.train.epochs == 0 || self.train.batch_size == 0 || self.train.eval_batch_size == 0 {
+            return bad(
+                "train.epochs, train.batch_size and train.eval_batch_size must be positive".into(),
+            );
+        }
+        if self.model.width == 0 || self.data.frames == 0 || self.data.frame_size == 0 {
+            return bad("model.width, data.frames and data.frame_size must be positive".into());
+        }
+        if self.method.kind.uses_buffer() && self.method.buffer_size == 0 {
+            return bad(format!(
+                "{} needs method.buffer_size > 0",
+                self.method.kind.as_str()
+            ));
+        }
+        if self.method.kind == MethodKind::Samm && self.model.modality != Modality::AudioVisual {
+            return bad("samm needs model.modality = \"audio-visual\"".into());
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            return bad(format!("optim.lr must be positive, got {}", self.optim.lr));
+        }
+        Ok(())
+    }
+
+    /// A stable name for the run folder: `<scenario>-<method>[-<buffer>]-<modality>-s<seed>`.
+    pub fn run_name(&self) -> String {
+        let buf = if self.method.kind.uses_buffer() {
+            format!("-{}", self.method.buffer_size)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}-{}{}-{}-s{}",
+            self.scenario.short_name(),
+            self.method.kind.as_str(),
+            buf,
+            self.model.modality.as_str(),
+            self.seed
+        )
+    }
+}

@@ -1,0 +1,731 @@
+//! The train/eval loop of one run, with its run folder, checkpoints and resume.
+//!
+//! Run folder layout:
+//! - `config.toml`: the resolved [`ExperimentConfig`];
+//! - `results.json`: [`RunResults`], rewritten after every task;
+//! - `log.txt`: one line per epoch and task;
+//! - `checkpoint/task-<t>/`: the state after the last finished task `t` (0-based):
+//!   `model.safetensors` (reference state_dict names), `optim.json`, the method's state
+//!   (`memory.safetensors`, `temperatures.json`), `results.json`; `checkpoint/LATEST` names
+//!   it. A checkpoint folder is written under a temporary name and renamed, then `LATEST`
+//!   is replaced atomically, so an interruption at any point leaves a usable checkpoint.
+//!
+//! Determinism: every random draw derives from the run seed — model init from the seed;
+//! the epoch shuffle and the augmentation from (seed, task, epoch); the method's draws
+//! (replay sampling, reservoir) from a generator seeded by (seed, task, epoch, step). No
+//! generator state crosses a task boundary, so resuming from a checkpoint replays exactly
+//! what an uninterrupted run does.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use mmcl_data::cache::Cache;
+use mmcl_data::loader::{self, Loader, LoaderConfig, Mode};
+use mmcl_methods::{
+    build as build_method, Method, MethodError, MethodKind, Net, Optimizer, StepEnv, TrainBatch,
+};
+use mmcl_model::{AvNet, AvNetConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::experiment::ExperimentConfig;
+use crate::results::{
+    ModeResults, RunInfo, RunResults, TaskInfo, TaskTraining, RESULTS_FILE, RESULTS_SCHEMA_VERSION,
+};
+use crate::scenario::{self, SampleLabels, Scenario};
+use crate::{write_atomic, SchedulerError};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const LOG_FILE: &str = "log.txt";
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+pub const MODEL_FILE: &str = "model.safetensors";
+const OPTIM_FILE: &str = "optim.json";
+const LATEST_FILE: &str = "LATEST";
+
+/// Options of a run that do not change its results.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Draw progress bars on stderr.
+    pub progress: bool,
+    /// Stop (with [`SchedulerError::Interrupted`]) after this many training steps of this
+    /// session: simulates a kill mid-task for tests.
+    pub stop_after_steps: Option<usize>,
+}
+
+/// Everything a run needs, opened.
+pub struct Setup {
+    pub config: ExperimentConfig,
+    pub device: Device,
+    pub loader: Loader,
+    pub train_idx: Vec<usize>,
+    pub test_idx: Vec<usize>,
+    pub scenario: Scenario,
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Seed of the data stream (shuffle, augmentation) of `task`.
+fn task_seed(seed: u64, task: usize) -> u64 {
+    splitmix64(splitmix64(seed ^ 0xda7a) ^ task as u64)
+}
+
+/// The method's generator for one step.
+fn step_rng(seed: u64, task: usize, epoch: usize, step: usize) -> ChaCha8Rng {
+    let h = splitmix64(
+        splitmix64(splitmix64(splitmix64(seed ^ 0x57e9) ^ task as u64) ^ epoch as u64)
+            ^ step as u64,
+    );
+    ChaCha8Rng::seed_from_u64(h)
+}
+
+pub fn parse_device(name: &str) -> Result<Device, SchedulerError> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        s if s.starts_with("cuda") => {
+            let n = s
+                .strip_prefix("cuda")
+                .and_then(|r| r.strip_prefix(':'))
+                .map_or(Ok(0), |n| n.parse::<usize>());
+            let n = n.map_err(|_| {
+                SchedulerError::Config(format!("bad device {s:?}: use cpu or cuda:N"))
+            })?;
+            Device::new_cuda(n).map_err(|e| SchedulerError::Config(format!("device {s}: {e}")))
+        }
+        s => Err(SchedulerError::Config(format!(
+            "bad device {s:?}: use cpu or cuda:N"
+        ))),
+    }
+}
+
+impl Setup {
+    /// Open the cache, build the loader and the scenario.
+    pub fn open(config: &ExperimentConfig) -> Result<Setup, SchedulerError> {
+        config.validate()?;
+        let device = parse_device(&config.device)?;
+        let cache = Arc::new(Cache::open(&config.cache)?);
+        let loader = Loader::new(
+            cache.clone(),
+            LoaderConfig {
+                frames: config.data.frames,
+                frame_size: config.data.frame_size,
+                crop_seconds: config.data.crop_seconds,
+                compact: config.method.kind.uses_buffer(),
+                ..LoaderConfig::default()
+            },
+        )?;
+        let records = cache.records();
+        let pick = |split: &str| -> Vec<usize> {
+            (0..records.len())
+                .filter(|&i| records[i].split == split)
+                .collect()
+        };
+        let train_idx = pick("train");
+        let test_idx = pick("test");
+        let labels = |idx: &[usize]| -> Vec<SampleLabels> {
+            idx.iter()
+                .map(|&i| SampleLabels {
+                    label: records[i].label,
+                    super_label: records[i].super_label,
+                })
+                .collect()
+        };
+        let scenario = scenario::build(&config.scenario, &labels(&train_idx), &labels(&test_idx))?;
+        Ok(Setup {
+            config: config.clone(),
+            device,
+            loader,
+            train_idx,
+            test_idx,
+            scenario,
+        })
+    }
+
+    /// The network configuration for this run.
+    pub fn model_config(&self) -> AvNetConfig {
+        AvNetConfig {
+            width: self.config.model.width,
+            classes: self.scenario.num_outputs,
+            fusion: self.config.model.fusion,
+            modality: self.config.model.modality,
+            frames: self.config.data.frames,
+        }
+    }
+
+    fn target(&self, cache_index: usize) -> u32 {
+        let r = &self.loader.cache().records()[cache_index];
+        self.scenario.target(SampleLabels {
+            label: r.label,
+            super_label: r.super_label,
+        })
+    }
+}
+
+/// The accumulated evaluation of one test set under one mode.
+#[derive(Default, Clone)]
+struct SetEval {
+    n: usize,
+    correct: usize,
+    task_il_correct: usize,
+    confidences: Vec<f32>,
+    hits: Vec<bool>,
+    predictions: Vec<u32>,
+}
+
+fn pct(a: usize, n: usize) -> Option<f64> {
+    (n > 0).then(|| 100.0 * a as f64 / n as f64)
+}
+
+fn softmax_row(row: &[f32]) -> (usize, f32) {
+    let (mut best, mut max) = (0, f32::NEG_INFINITY);
+    for (j, &v) in row.iter().enumerate() {
+        if v > max {
+            best = j;
+            max = v;
+        }
+    }
+    let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
+    (best, 1.0 / sum)
+}
+
+/// Evaluate `method` on the test sets `sets` (each: test indices into the cache and the task
+/// mask); returns `[mode][set]`.
+fn evaluate(
+    setup: &Setup,
+    method: &dyn Method,
+    model: &AvNet,
+    sets: &[(&[usize], &[u32])],
+) -> Result<Vec<Vec<SetEval>>, SchedulerError> {
+    let modes = method.modes().len();
+    let mut out = vec![vec![SetEval::default(); sets.len()]; modes];
+    for (s, (indices, mask)) in sets.iter().enumerate() {
+        for chunk in indices.chunks(setup.config.train.eval_batch_size) {
+            let batch = setup.loader.batch(chunk, Mode::Eval, 0, 0)?;
+            let audio = Tensor::from_vec(batch.audio, &batch.audio_shape, &setup.device)?;
+            let video = Tensor::from_vec(batch.video, &batch.video_shape, &setup.device)?;
+            let outputs = method.predict(model, &audio, &video)?;
+            let targets: Vec<u32> = chunk.iter().map(|&i| setup.target(i)).collect();
+            for (m, logits) in outputs.iter().enumerate() {
+                let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+                let e = &mut out[m][s];
+                for (row, &y) in rows.iter().zip(&targets) {
+                    let (pred, conf) = softmax_row(row);
+                    let hit = pred as u32 == y;
+                    e.n += 1;
+                    e.correct += hit as usize;
+                    e.confidences.push(conf);
+                    e.hits.push(hit);
+                    e.predictions.push(pred as u32);
+                    if !mask.is_empty() {
+                        let masked = mask.iter().copied().max_by(|&a, &b| {
+                            row[a as usize]
+                                .partial_cmp(&row[b as usize])
+                                .unwrap_or(std::cmp::Ordering::Equal)
+                                .then(b.cmp(&a))
+                        });
+                        e.task_il_correct += (masked == Some(y)) as usize;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct RunState {
+    net: Net,
+    method: Box<dyn Method>,
+    results: RunResults,
+}
+
+/// The training tasks of a run: the scenario's, or one merged task for JOINT.
+fn training_tasks(setup: &Setup) -> Vec<crate::scenario::Task> {
+    if setup.config.method.kind == MethodKind::Joint {
+        setup.scenario.joint().tasks
+    } else {
+        setup.scenario.tasks.clone()
+    }
+}
+
+fn fresh_results(setup: &Setup, config_json: serde_json::Value) -> RunResults {
+    let c = &setup.config;
+    RunResults {
+        schema_version: RESULTS_SCHEMA_VERSION,
+        run: RunInfo {
+            method: c.method.kind.as_str().into(),
+            scenario: setup.scenario.name.clone(),
+            modality: c.model.modality.as_str().replace('-', "_"),
+            buffer_size: c.method.effective_buffer_size(),
+            seed: c.seed,
+            dataset: c.dataset.clone(),
+            num_outputs: setup.scenario.num_outputs,
+            task_il: setup.scenario.task_il,
+        },
+        tasks: setup
+            .scenario
+            .tasks
+            .iter()
+            .map(|t| TaskInfo {
+                classes: t.classes.clone(),
+                new_targets: t.new_targets.clone(),
+                n_train: t.train.len(),
+                n_test: t.test.len(),
+            })
+            .collect(),
+        tasks_done: 0,
+        trained_tasks: training_tasks(setup).len(),
+        finished: false,
+        modes: Vec::new(),
+        training: Vec::new(),
+        temperatures: Vec::new(),
+        elapsed_s: 0.0,
+        config: config_json,
+    }
+}
+
+/// A handle on a run folder.
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RunDir { path: path.into() }
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
+    }
+    pub fn results_path(&self) -> PathBuf {
+        self.path.join(RESULTS_FILE)
+    }
+    /// The folder of the last finished checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Option<PathBuf> {
+        let name =
+            std::fs::read_to_string(self.path.join(CHECKPOINT_DIR).join(LATEST_FILE)).ok()?;
+        let dir = self.path.join(CHECKPOINT_DIR).join(name.trim());
+        dir.is_dir().then_some(dir)
+    }
+    /// Read the resolved config of the run.
+    pub fn read_config(&self) -> Result<ExperimentConfig, SchedulerError> {
+        let p = self.config_path();
+        let text = std::fs::read_to_string(&p).map_err(|e| SchedulerError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        toml::from_str(&text).map_err(|e| SchedulerError::Format {
+            path: p,
+            reason: e.to_string(),
+        })
+    }
+    /// Whether the run has finished (its results say so).
+    pub fn is_finished(&self) -> bool {
+        RunResults::read(&self.results_path())
+            .map(|r| r.finished)
+            .unwrap_or(false)
+    }
+    fn log(&self, line: &str) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join(LOG_FILE))
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SchedulerError + '_ {
+    move |e| SchedulerError::Io {
+        path: path.to_owned(),
+        source: e,
+    }
+}
+
+fn save_checkpoint(dir: &RunDir, task: usize, state: &RunState) -> Result<(), SchedulerError> {
+    let root = dir.path.join(CHECKPOINT_DIR);
+    std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+    let name = format!("task-{task}");
+    let tmp = root.join(format!("{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    state.net.model.save(tmp.join(MODEL_FILE))?;
+    state.net.opt.save(&tmp.join(OPTIM_FILE))?;
+    state.method.save_state(&tmp)?;
+    state.results.write(&tmp.join(RESULTS_FILE))?;
+    let fin = root.join(&name);
+    if fin.exists() {
+        std::fs::remove_dir_all(&fin).map_err(io_err(&fin))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
+    write_atomic(&root.join(LATEST_FILE), name.as_bytes())?;
+    // Older checkpoints are no longer needed.
+    for entry in std::fs::read_dir(&root).map_err(io_err(&root))?.flatten() {
+        let n = entry.file_name().to_string_lossy().to_string();
+        if n.starts_with("task-") && n != name {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+fn new_state(setup: &Setup) -> Result<RunState, SchedulerError> {
+    let model = AvNet::seeded(setup.model_config(), &setup.device, setup.config.seed)?;
+    let opt = Optimizer::new(model.trainable_vars(), setup.config.optim)?;
+    let method = build_method(&setup.config.method, setup.config.model.modality)?;
+    let config_json = serde_json::to_value(&setup.config).expect("config serialises");
+    Ok(RunState {
+        net: Net { model, opt },
+        method,
+        results: fresh_results(setup, config_json),
+    })
+}
+
+fn load_state(setup: &Setup, ckpt: &Path) -> Result<RunState, SchedulerError> {
+    let mut state = new_state(setup)?;
+    state.net.model.load(ckpt.join(MODEL_FILE))?;
+    state.net.opt.load(&ckpt.join(OPTIM_FILE))?;
+    state.method.load_state(ckpt)?;
+    state.results = RunResults::read(&ckpt.join(RESULTS_FILE))?;
+    Ok(state)
+}
+
+/// Start a new run in `dir` (created; must not hold a run already) and train it to the end.
+pub fn train(
+    config: &ExperimentConfig,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<RunResults, SchedulerError> {
+    let rd = RunDir::new(dir);
+    if rd.config_path().exists() {
+        return Err(SchedulerError::Config(format!(
+            "{} already holds a run; use resume, or choose another folder",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let text = toml::to_string_pretty(config)
+        .map_err(|e| SchedulerError::Config(format!("config does not serialise: {e}")))?;
+    write_atomic(&rd.config_path(), text.as_bytes())?;
+    let setup = Setup::open(config)?;
+    let state = new_state(&setup)?;
+    rd.log(&format!(
+        "run {} on {} ({} train / {} test clips)",
+        config.run_name(),
+        config.dataset,
+        setup.train_idx.len(),
+        setup.test_idx.len()
+    ));
+    drive(&setup, &rd, state, opts)
+}
+
+/// Continue the run in `dir` from its last checkpoint (or from the start if it has none).
+pub fn resume(dir: &Path, opts: &RunOptions) -> Result<RunResults, SchedulerError> {
+    let rd = RunDir::new(dir);
+    let config = rd.read_config()?;
+    let setup = Setup::open(&config)?;
+    let state = match rd.latest_checkpoint() {
+        Some(ckpt) => {
+            rd.log(&format!("resume from {}", ckpt.display()));
+            load_state(&setup, &ckpt)?
+        }
+        None => new_state(&setup)?,
+    };
+    if state.results.finished {
+        return Ok(state.results);
+    }
+    drive(&setup, &rd, state, opts)
+}
+
+fn progress_bar(opts: &RunOptions, len: u64) -> ProgressBar {
+    if !opts.progress {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps  ETA {eta}  {msg}",
+        )
+        .expect("valid template"),
+    );
+    pb
+}
+
+fn drive(
+    setup: &Setup,
+    rd: &RunDir,
+    mut state: RunState,
+    opts: &RunOptions,
+) -> Result<RunResults, SchedulerError> {
+    let cfg = &setup.config;
+    let tasks = training_tasks(setup);
+    let eval_tasks = &setup.scenario.tasks;
+    let n_eval = eval_tasks.len();
+    let session_start = Instant::now();
+    let elapsed_before = state.results.elapsed_s;
+    let mut session_steps = 0usize;
+    let modes = state.method.modes();
+
+    if state.results.modes.is_empty() {
+        let random_init = if cfg.train.eval_random_init {
+            let owned: Vec<Vec<usize>> = eval_tasks
+                .iter()
+                .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
+                .collect();
+            let sets: Vec<(&[usize], &[u32])> = owned.iter().map(|v| (&v[..], &[][..])).collect();
+            let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
+            ev.iter()
+                .map(|per_set| per_set.iter().map(|e| pct(e.correct, e.n)).collect())
+                .collect()
+        } else {
+            vec![vec![None; n_eval]; modes.len()]
+        };
+        state.results.modes = modes
+            .iter()
+            .zip(random_init)
+            .map(|(m, ri)| ModeResults {
+                mode: m.as_str().into(),
+                accuracy: Vec::new(),
+                task_il_accuracy: setup.scenario.task_il.then(Vec::new),
+                seen_accuracy: Vec::new(),
+                ece: Vec::new(),
+                recency: Vec::new(),
+                random_init: ri,
+            })
+            .collect();
+    }
+
+    let test_sets: Vec<Vec<usize>> = eval_tasks
+        .iter()
+        .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
+        .collect();
+    let masks: Vec<Vec<u32>> = eval_tasks
+        .iter()
+        .map(|t| {
+            if setup.scenario.task_il {
+                t.new_targets.clone()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+
+    for t in state.results.tasks_done..tasks.len() {
+        let task = &tasks[t];
+        let train_start = Instant::now();
+        let indices: Vec<usize> = task.train.iter().map(|&i| setup.train_idx[i]).collect();
+        let steps_per_epoch = indices.len().div_ceil(cfg.train.batch_size);
+        let pb = progress_bar(opts, (steps_per_epoch * cfg.train.epochs) as u64);
+        pb.set_prefix(format!("task {}/{}", t + 1, tasks.len()));
+        state.method.begin_task(t)?;
+        let seed = task_seed(cfg.seed, t);
+        let mut epoch_loss = Vec::with_capacity(cfg.train.epochs);
+        let mut steps = 0;
+        for epoch in 0..cfg.train.epochs {
+            let order = loader::shuffled(&indices, seed, epoch as u64);
+            let mut sum = 0.0f64;
+            for (step, chunk) in order.chunks(cfg.train.batch_size).enumerate() {
+                if opts.stop_after_steps.is_some_and(|n| session_steps >= n) {
+                    pb.abandon();
+                    return Err(SchedulerError::Interrupted {
+                        task: t,
+                        epoch,
+                        step,
+                    });
+                }
+                let b = setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?;
+                let targets: Vec<u32> = chunk.iter().map(|&i| setup.target(i)).collect();
+                let batch = TrainBatch {
+                    audio: Tensor::from_vec(b.audio, &b.audio_shape, &setup.device)?,
+                    video: Tensor::from_vec(b.video, &b.video_shape, &setup.device)?,
+                    targets,
+                    compact: b.compact,
+                };
+                let mut rng = step_rng(cfg.seed, t, epoch, step);
+                let mut env = StepEnv {
+                    loader: &setup.loader,
+                    rng: &mut rng,
+                };
+                let loss = match state.method.observe(&mut state.net, &batch, &mut env) {
+                    Ok(l) => l,
+                    Err(MethodError::NonFinite(v)) => {
+                        pb.abandon();
+                        let msg = format!(
+                            "loss became {v} at task {t}, epoch {epoch}, step {step}: training diverged (lower optim.lr); the last checkpoint is kept"
+                        );
+                        rd.log(&msg);
+                        return Err(SchedulerError::Diverged {
+                            task: t,
+                            epoch,
+                            step,
+                            value: v,
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                sum += loss as f64;
+                steps += 1;
+                session_steps += 1;
+                pb.inc(1);
+                pb.set_message(format!(
+                    "epoch {}/{} loss {loss:.4}",
+                    epoch + 1,
+                    cfg.train.epochs
+                ));
+            }
+            let mean = sum / steps_per_epoch.max(1) as f64;
+            epoch_loss.push(mean);
+            rd.log(&format!("task {t} epoch {epoch} loss {mean:.5}"));
+        }
+        pb.finish_and_clear();
+        {
+            let mut rng = step_rng(cfg.seed, t, usize::MAX, 0);
+            let mut env = StepEnv {
+                loader: &setup.loader,
+                rng: &mut rng,
+            };
+            state.method.end_task(&mut state.net, &mut env)?;
+        }
+        let train_s = train_start.elapsed().as_secs_f64();
+
+        // Evaluate on the test sets: seen ones (all for JOINT), plus future ones if asked.
+        let eval_start = Instant::now();
+        let joint = cfg.method.kind == MethodKind::Joint;
+        let seen = if joint { n_eval } else { t + 1 };
+        let upto = if cfg.train.eval_future { n_eval } else { seen };
+        let sets: Vec<(&[usize], &[u32])> = (0..upto)
+            .map(|i| (&test_sets[i][..], &masks[i][..]))
+            .collect();
+        let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
+        let new_targets: &[u32] = &eval_tasks[if joint { n_eval - 1 } else { t }].new_targets;
+        for (m, per_set) in ev.iter().enumerate() {
+            let mr = &mut state.results.modes[m];
+            let mut row: Vec<Option<f64>> = per_set.iter().map(|e| pct(e.correct, e.n)).collect();
+            row.resize(n_eval, None);
+            mr.accuracy.push(row);
+            if let Some(til) = mr.task_il_accuracy.as_mut() {
+                let mut r: Vec<Option<f64>> = per_set
+                    .iter()
+                    .map(|e| pct(e.task_il_correct, e.n))
+                    .collect();
+                r.resize(n_eval, None);
+                til.push(r);
+            }
+            let seen_sets = &per_set[..seen];
+            let n: usize = seen_sets.iter().map(|e| e.n).sum();
+            let correct: usize = seen_sets.iter().map(|e| e.correct).sum();
+            mr.seen_accuracy.push(pct(correct, n).unwrap_or(0.0));
+            let conf: Vec<f32> = seen_sets
+                .iter()
+                .flat_map(|e| e.confidences.iter().copied())
+                .collect();
+            let hits: Vec<bool> = seen_sets
+                .iter()
+                .flat_map(|e| e.hits.iter().copied())
+                .collect();
+            let ece = if conf.is_empty() {
+                0.0
+            } else {
+                100.0 * mmcl_losses::ece_from_confidences(&conf, &hits, 15)?
+            };
+            mr.ece.push(ece);
+            let recent = seen_sets
+                .iter()
+                .flat_map(|e| e.predictions.iter())
+                .filter(|p| new_targets.contains(p))
+                .count();
+            mr.recency.push(if new_targets.is_empty() || joint {
+                None
+            } else {
+                pct(recent, n)
+            });
+        }
+        if let Some(temps) = state.method.temperatures() {
+            state.results.temperatures.push(temps.map(|v| v as f64));
+        }
+        let eval_s = eval_start.elapsed().as_secs_f64();
+        state.results.training.push(TaskTraining {
+            epoch_loss,
+            steps,
+            train_s,
+            eval_s,
+        });
+        state.results.tasks_done = t + 1;
+        state.results.finished = t + 1 == tasks.len();
+        state.results.elapsed_s = elapsed_before + session_start.elapsed().as_secs_f64();
+        let summary: Vec<String> = state
+            .results
+            .modes
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {:.2}",
+                    m.mode,
+                    m.seen_accuracy.last().copied().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        rd.log(&format!(
+            "task {t} done: seen accuracy {} ({train_s:.1} s train, {eval_s:.1} s eval)",
+            summary.join(", ")
+        ));
+        if opts.progress {
+            eprintln!(
+                "task {}/{}: seen accuracy {}",
+                t + 1,
+                tasks.len(),
+                summary.join(", ")
+            );
+        }
+        save_checkpoint(rd, t, &state)?;
+        state.results.write(&rd.results_path())?;
+    }
+    Ok(state.results)
+}
+
+/// Evaluate a saved checkpoint of a run on a cache: the final row of each inference mode's
+/// accuracy matrix, recomputed (`mmcl eval`).
+pub fn eval_checkpoint(
+    run_dir: &Path,
+    cache: Option<&Path>,
+) -> Result<Vec<(String, Vec<Option<f64>>)>, SchedulerError> {
+    let rd = RunDir::new(run_dir);
+    let mut config = rd.read_config()?;
+    if let Some(c) = cache {
+        config.cache = c.to_owned();
+    }
+    let ckpt = rd.latest_checkpoint().ok_or_else(|| {
+        SchedulerError::Config(format!("{} has no checkpoint", run_dir.display()))
+    })?;
+    let setup = Setup::open(&config)?;
+    let state = load_state(&setup, &ckpt)?;
+    let test_sets: Vec<Vec<usize>> = setup
+        .scenario
+        .tasks
+        .iter()
+        .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
+        .collect();
+    let sets: Vec<(&[usize], &[u32])> = test_sets.iter().map(|v| (&v[..], &[][..])).collect();
+    let ev = evaluate(&setup, state.method.as_ref(), &state.net.model, &sets)?;
+    Ok(state
+        .method
+        .modes()
+        .iter()
+        .zip(ev)
+        .map(|(m, per_set)| {
+            (
+                m.as_str().to_string(),
+                per_set.iter().map(|e| pct(e.correct, e.n)).collect(),
+            )
+        })
+        .collect())
+}
