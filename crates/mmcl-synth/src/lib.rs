@@ -1,1 +1,32 @@
-//! Deterministic synthetic audio-visual dataset generator (real WAV/PNG/MP4 files) shaped like MMCL-VGGSound.
+//! Deterministic synthetic audio-visual dataset generator shaped like MMCL-VGGSound.
+//!
+//! VGGSound cannot be downloaded by most users; this crate writes a stand-in with the
+//! same structure — 100 classes named like MMCL's, 5 supercategories of 20, a train and a
+//! test split — as REAL media files in the reference layout (`audio/<id>.wav`, 16-bit PCM,
+//! and `frames/<id>/00000.png…`, one frame per second) plus a `manifest.csv`
+//! ([`mmcl_data::manifest`]), so the whole pipeline (prep cache, loader, training) runs on
+//! it unchanged. Each class has an audio and a visual signature (see [`signature`]) with
+//! supercategory-level shared traits (so Domain-IL is meaningful), complementary
+//! confusions (pairs that sound alike but look different and vice versa), and audio as the
+//! stronger modality. Generation is parallel (rayon) and deterministic: the same profile and
+//! seed give byte-identical files.
+//!
+//! ```no_run
+//! use mmcl_synth::{generate, Profile};
+//! let summary = generate("data/synth-mini".as_ref(), &Profile::mini(), 0, true).unwrap();
+//! println!("{} clips, manifest at {}", summary.clips, summary.manifest.display());
+//! ```
+pub mod audio;
+pub mod dataset;
+pub mod error;
+pub mod profile;
+pub mod signature;
+pub mod visual;
+
+pub use dataset::{clip_specs, generate, render_clip, ClipSpec, RenderedClip, SynthSummary};
+pub use error::SynthError;
+pub use profile::Profile;
+pub use signature::{all_signatures, class_signature, ClassSignature};
+
+/// Number of classes generated (all of MMCL-VGGSound's).
+pub const NUM_CLASSES: usize = mmcl_data::classes::NUM_CLASSES;

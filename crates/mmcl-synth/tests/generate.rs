@@ -1,0 +1,131 @@
+//! End-to-end generation: real files, determinism, output-folder safety.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mmcl_data::manifest::{Manifest, Split};
+use mmcl_synth::{generate, Profile, SynthError};
+
+/// A very small profile: every class, one clip per split, 4 s at 4 kHz, 16 px frames.
+fn micro() -> Profile {
+    Profile {
+        name: "micro".into(),
+        clip_seconds: 4,
+        sample_rate: 4_000,
+        frame_size: 16,
+        train_per_class: 1,
+        test_per_class: 1,
+        crop_seconds: 2.0,
+    }
+}
+
+fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn same_seed_same_bytes_different_seed_different_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    let p = micro();
+    let sa = generate(&a, &p, 7, false).unwrap();
+    generate(&b, &p, 7, false).unwrap();
+    generate(&c, &p, 8, false).unwrap();
+    let (ta, tb, tc) = (read_tree(&a), read_tree(&b), read_tree(&c));
+    // 200 WAVs + 800 PNGs + manifest + dataset.json + CLASSES.md, no temporary files left.
+    assert_eq!(ta.len(), 200 + 800 + 3);
+    assert!(ta
+        .keys()
+        .all(|k| !k.contains(".tmp") && !k.contains("partial")));
+    assert!(ta == tb, "same seed must give byte-identical files");
+    assert_eq!(
+        ta["manifest.csv"], tc["manifest.csv"],
+        "the manifest does not depend on the seed"
+    );
+    let media_differs = ta
+        .iter()
+        .filter(|(k, v)| {
+            !k.ends_with(".csv") && !k.ends_with(".json") && !k.ends_with(".md") && tc[*k] != **v
+        })
+        .count();
+    assert_eq!(
+        media_differs, 1000,
+        "every media file changes with the seed"
+    );
+    assert_eq!((sa.clips, sa.train, sa.test), (200, 100, 100));
+    let bytes: u64 = ta
+        .iter()
+        .filter(|(k, _)| k.ends_with(".wav") || k.ends_with(".png"))
+        .map(|(_, v)| v.len() as u64)
+        .sum();
+    assert_eq!(sa.media_bytes, bytes);
+
+    // The files are what the manifest says.
+    let m = Manifest::read(&a.join("manifest.csv")).unwrap();
+    assert_eq!(m.entries.len(), 200);
+    assert!(m.counts().values().all(|c| c.train == 1 && c.test == 1));
+    let e = m.split(Split::Test).find(|e| e.label == 42).unwrap();
+    assert_eq!(e.class_name, "child singing");
+    let wav = hound::WavReader::open(m.audio_path(e).unwrap()).unwrap();
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 4_000, 16)
+    );
+    assert_eq!(wav.len(), 16_000);
+    let samples: Vec<i16> = wav.into_samples().map(|s| s.unwrap()).collect();
+    let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
+    assert!(
+        (0.29 * 32767.0..=0.91 * 32767.0).contains(&(peak as f32)),
+        "peak {peak}"
+    );
+    let frames = m.frames_path(e).unwrap();
+    for i in 0..4 {
+        let img = image::open(frames.join(format!("{i:05}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (16, 16));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&ta["dataset.json"]).unwrap();
+    assert_eq!(report["classes"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        report["loader_hints"]["spectrogram_shape"],
+        serde_json::json!([129, 63])
+    );
+    assert_eq!(report["classes"][42]["train"], 1);
+}
+
+#[test]
+fn refuses_a_folder_holding_something_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = micro();
+    p.train_per_class = 1;
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = generate(dir.path(), &p, 1, false).unwrap_err();
+    assert!(matches!(err, SynthError::NotEmpty { .. }), "{err}");
+
+    let out = dir.path().join("d");
+    generate(&out, &p, 1, false).unwrap();
+    // Re-running the same generation is allowed; another seed is not.
+    generate(&out, &p, 1, false).unwrap();
+    let err = generate(&out, &p, 2, false).unwrap_err().to_string();
+    assert!(err.contains("seed 1") && err.contains("seed 2"), "{err}");
+}
