@@ -60,16 +60,26 @@ impl BatchNorm2d {
     }
 }
 
-impl ModuleT for BatchNorm2d {
-    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+impl BatchNorm2d {
+    /// Training mode: batch statistics (and running-statistics update); eval mode: running
+    /// statistics. With `relu`, the ReLU that follows is fused in.
+    fn apply(&self, x: &Tensor, train: bool, relu: bool) -> candle_core::Result<Tensor> {
         let c = x.dim(1)?;
         if train {
-            let (y, mean, var) =
-                ops::batch_norm_train(x, self.weight.as_tensor(), self.bias.as_tensor(), BN_EPS)?;
             let n = x.elem_count() / c;
             if n < 2 {
-                candle_core::bail!("BatchNorm in training mode needs more than 1 value per channel, got input {:?}", x.dims());
+                candle_core::bail!(
+                    "BatchNorm in training mode needs more than 1 value per channel, got input {:?}",
+                    x.dims()
+                );
             }
+            let (w, b) = (self.weight.as_tensor(), self.bias.as_tensor());
+            let (y, mean, var) = if relu {
+                ops::batch_norm_relu_train(x, w, b, BN_EPS)?
+            } else {
+                ops::batch_norm_train(x, w, b, BN_EPS)?
+            };
+            // PyTorch updates the running variance with the unbiased batch variance.
             let unbiased = (var * (n as f64 / (n as f64 - 1.0)))?;
             let mut s = self.lock();
             s.running_mean = ((&s.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
@@ -81,8 +91,25 @@ impl ModuleT for BatchNorm2d {
             let scale = (self.weight.as_tensor() / (&s.running_var + BN_EPS)?.sqrt()?)?;
             let shift = (self.bias.as_tensor() - (&s.running_mean * &scale)?)?;
             drop(s);
-            x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
-                .broadcast_add(&shift.reshape((1, c, 1, 1))?)
+            let y = x
+                .broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
+                .broadcast_add(&shift.reshape((1, c, 1, 1))?)?;
+            if relu {
+                y.relu()
+            } else {
+                Ok(y)
+            }
         }
+    }
+
+    /// `relu(bn(x))`, fused in training mode.
+    pub fn forward_relu_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.apply(x, train, true)
+    }
+}
+
+impl ModuleT for BatchNorm2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.apply(x, train, false)
     }
 }

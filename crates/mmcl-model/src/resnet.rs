@@ -61,13 +61,13 @@ impl BasicBlock {
 
 impl ModuleT for BasicBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let y = self.bn1.forward_t(&self.conv1.forward(x)?, train)?.relu()?;
+        let y = self.bn1.forward_relu_t(&self.conv1.forward(x)?, train)?;
         let y = self.bn2.forward_t(&self.conv2.forward(&y)?, train)?;
         let shortcut = match &self.downsample {
             Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
             None => x.clone(),
         };
-        (y + shortcut)?.relu()
+        ops::add_relu(&y, &shortcut)
     }
 }
 
@@ -117,7 +117,7 @@ impl ResNet18 {
 
 impl ModuleT for ResNet18 {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let x = self.bn1.forward_t(&self.conv1.forward(x)?, train)?.relu()?;
+        let x = self.bn1.forward_relu_t(&self.conv1.forward(x)?, train)?;
         let mut x = ops::max_pool2d(
             &x,
             MaxPoolConfig {

@@ -58,6 +58,9 @@ impl Check {
     }
     fn close(&mut self, what: &str, got: &Tensor, want: &Tensor) {
         let e = rel_err(got, want);
+        if std::env::var_os("MMCL_GOLDEN_VERBOSE").is_some() {
+            eprintln!("  {what}: {e:.3e}");
+        }
         self.worst = self.worst.max(e);
         if e.is_nan() || e > TOL {
             self.failures.push(format!("{what}: rel err {e:.3e}"));
