@@ -2,6 +2,7 @@
 
 pub mod classes;
 pub mod manifest;
+pub mod vggsound;
 pub mod cache;
 pub mod error;
 pub mod loader;

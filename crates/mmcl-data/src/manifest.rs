@@ -57,7 +57,10 @@ pub const MANIFEST_HEADER: [&str; 9] = [
 ];
 
 /// Which split a clip belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
     Test,
