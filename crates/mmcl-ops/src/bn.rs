@@ -14,6 +14,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
+use crate::profile::{timed, OpClass};
 use crate::util::{f32_slice, SendPtr};
 use crate::OpsError;
 
@@ -73,69 +74,71 @@ impl CustomOp3 for BnOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, m) = bn_dims(l1.shape())?;
-        let x = f32_slice(s1, l1, "batch_norm_train")?;
-        let w = f32_slice(s2, l2, "batch_norm_train")?;
-        let b = f32_slice(s3, l3, "batch_norm_train")?;
-        if w.len() != c || b.len() != c {
-            return Err(OpsError::Shape {
-                op: "batch_norm_train",
-                msg: format!("weight/bias must have {c} elements"),
+        timed(OpClass::BatchNormForward, || {
+            let (n, c, m) = bn_dims(l1.shape())?;
+            let x = f32_slice(s1, l1, "batch_norm_train")?;
+            let w = f32_slice(s2, l2, "batch_norm_train")?;
+            let b = f32_slice(s3, l3, "batch_norm_train")?;
+            if w.len() != c || b.len() != c {
+                return Err(OpsError::Shape {
+                    op: "batch_norm_train",
+                    msg: format!("weight/bias must have {c} elements"),
+                }
+                .into());
             }
-            .into());
-        }
-        let count = (n * m) as f64;
-        let mut y = vec![0f32; x.len()];
-        let yp = SendPtr(y.as_mut_ptr());
-        let stats: Vec<(f32, f32, f32)> = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
-                let mut sum = 0f64;
-                for i in 0..n {
-                    sum += plane(i).iter().map(|&v| v as f64).sum::<f64>();
-                }
-                let mean = sum / count;
-                let mf = mean as f32;
-                let mut ss = 0f64;
-                for i in 0..n {
-                    ss += plane(i)
-                        .iter()
-                        .map(|&v| ((v - mf) as f64).powi(2))
-                        .sum::<f64>();
-                }
-                let var = ss / count;
-                let invstd = 1.0 / (var + self.eps).sqrt();
-                let scale = (w[ch] as f64 * invstd) as f32;
-                let shift = b[ch] - mf * scale;
-                for i in 0..n {
-                    // SAFETY: channel `ch` of sample `i` is written by this task only.
-                    let out = unsafe {
-                        std::slice::from_raw_parts_mut({ yp }.0.add((i * c + ch) * m), m)
-                    };
-                    if self.relu {
-                        for (o, &v) in out.iter_mut().zip(plane(i)) {
-                            *o = (v * scale + shift).max(0.0);
-                        }
-                    } else {
-                        for (o, &v) in out.iter_mut().zip(plane(i)) {
-                            *o = v * scale + shift;
+            let count = (n * m) as f64;
+            let mut y = vec![0f32; x.len()];
+            let yp = SendPtr(y.as_mut_ptr());
+            let stats: Vec<(f32, f32, f32)> = (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
+                    let mut sum = 0f64;
+                    for i in 0..n {
+                        sum += plane(i).iter().map(|&v| v as f64).sum::<f64>();
+                    }
+                    let mean = sum / count;
+                    let mf = mean as f32;
+                    let mut ss = 0f64;
+                    for i in 0..n {
+                        ss += plane(i)
+                            .iter()
+                            .map(|&v| ((v - mf) as f64).powi(2))
+                            .sum::<f64>();
+                    }
+                    let var = ss / count;
+                    let invstd = 1.0 / (var + self.eps).sqrt();
+                    let scale = (w[ch] as f64 * invstd) as f32;
+                    let shift = b[ch] - mf * scale;
+                    for i in 0..n {
+                        // SAFETY: channel `ch` of sample `i` is written by this task only.
+                        let out = unsafe {
+                            std::slice::from_raw_parts_mut({ yp }.0.add((i * c + ch) * m), m)
+                        };
+                        if self.relu {
+                            for (o, &v) in out.iter_mut().zip(plane(i)) {
+                                *o = (v * scale + shift).max(0.0);
+                            }
+                        } else {
+                            for (o, &v) in out.iter_mut().zip(plane(i)) {
+                                *o = v * scale + shift;
+                            }
                         }
                     }
-                }
-                (mf, var as f32, invstd as f32)
-            })
-            .collect();
-        let saved = Saved {
-            mean: stats.iter().map(|s| s.0).collect(),
-            var: stats.iter().map(|s| s.1).collect(),
-            invstd: stats.iter().map(|s| s.2).collect(),
-            weight: w.to_vec(),
-        };
-        *self.saved.lock().map_err(|_| OpsError::Poisoned {
-            op: "batch_norm_train",
-        })? = Some(saved);
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+                    (mf, var as f32, invstd as f32)
+                })
+                .collect();
+            let saved = Saved {
+                mean: stats.iter().map(|s| s.0).collect(),
+                var: stats.iter().map(|s| s.1).collect(),
+                invstd: stats.iter().map(|s| s.2).collect(),
+                weight: w.to_vec(),
+            };
+            *self.saved.lock().map_err(|_| OpsError::Poisoned {
+                op: "batch_norm_train",
+            })? = Some(saved);
+            Ok((CpuStorage::F32(y), l1.shape().clone()))
+        })
     }
 
     fn bwd(
@@ -187,60 +190,63 @@ impl CustomOp3 for BnBwdOp<'_> {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, m) = bn_dims(l1.shape())?;
-        let x = f32_slice(s1, l1, "batch_norm_train-bwd")?;
-        let dy = f32_slice(s2, l2, "batch_norm_train-bwd")?;
-        let y = f32_slice(s3, l3, "batch_norm_train-bwd")?;
-        let count = (n * m) as f32;
-        let sv = self.saved;
-        let mut dx = vec![0f32; x.len()];
-        let dxp = SendPtr(dx.as_mut_ptr());
-        let relu = self.relu;
-        let grads: Vec<(f32, f32)> = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let (mean, invstd) = (sv.mean[ch], sv.invstd[ch]);
-                let range = |i: usize| (i * c + ch) * m..(i * c + ch + 1) * m;
-                // Sweep 1: sum(dy) and sum(dy * (x - mean)), with the ReLU mask applied.
-                let (mut sdy, mut sdyx) = (0f64, 0f64);
-                for i in 0..n {
-                    let r = range(i);
-                    let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
-                    let (mut a, mut bsum) = (0f32, 0f32);
-                    for j in 0..m {
-                        let g = if relu && ys[j] <= 0.0 { 0.0 } else { gs[j] };
-                        a += g;
-                        bsum += g * (xs[j] - mean);
+        timed(OpClass::BatchNormBackward, || {
+            let (n, c, m) = bn_dims(l1.shape())?;
+            let x = f32_slice(s1, l1, "batch_norm_train-bwd")?;
+            let dy = f32_slice(s2, l2, "batch_norm_train-bwd")?;
+            let y = f32_slice(s3, l3, "batch_norm_train-bwd")?;
+            let count = (n * m) as f32;
+            let sv = self.saved;
+            let mut dx = vec![0f32; x.len()];
+            let dxp = SendPtr(dx.as_mut_ptr());
+            let relu = self.relu;
+            let grads: Vec<(f32, f32)> = (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    let (mean, invstd) = (sv.mean[ch], sv.invstd[ch]);
+                    let range = |i: usize| (i * c + ch) * m..(i * c + ch + 1) * m;
+                    // Sweep 1: sum(dy) and sum(dy * (x - mean)), with the ReLU mask applied.
+                    let (mut sdy, mut sdyx) = (0f64, 0f64);
+                    for i in 0..n {
+                        let r = range(i);
+                        let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
+                        let (mut a, mut bsum) = (0f32, 0f32);
+                        for j in 0..m {
+                            let g = if relu && ys[j] <= 0.0 { 0.0 } else { gs[j] };
+                            a += g;
+                            bsum += g * (xs[j] - mean);
+                        }
+                        sdy += a as f64;
+                        sdyx += bsum as f64;
                     }
-                    sdy += a as f64;
-                    sdyx += bsum as f64;
-                }
-                let gbias = sdy as f32;
-                let gweight = (sdyx * invstd as f64) as f32;
-                // Sweep 2: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
-                let k = sv.weight[ch] * invstd;
-                let mdy = gbias / count;
-                let c2 = gweight * invstd / count;
-                for i in 0..n {
-                    let r = range(i);
-                    // SAFETY: channel `ch` of sample `i` is written by this task only.
-                    let out = unsafe { std::slice::from_raw_parts_mut({ dxp }.0.add(r.start), m) };
-                    let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
-                    for j in 0..m {
-                        let g = if relu && ys[j] <= 0.0 { 0.0 } else { gs[j] };
-                        out[j] = k * (g - mdy - (xs[j] - mean) * c2);
+                    let gbias = sdy as f32;
+                    let gweight = (sdyx * invstd as f64) as f32;
+                    // Sweep 2: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
+                    let k = sv.weight[ch] * invstd;
+                    let mdy = gbias / count;
+                    let c2 = gweight * invstd / count;
+                    for i in 0..n {
+                        let r = range(i);
+                        // SAFETY: channel `ch` of sample `i` is written by this task only.
+                        let out =
+                            unsafe { std::slice::from_raw_parts_mut({ dxp }.0.add(r.start), m) };
+                        let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
+                        for j in 0..m {
+                            let g = if relu && ys[j] <= 0.0 { 0.0 } else { gs[j] };
+                            out[j] = k * (g - mdy - (xs[j] - mean) * c2);
+                        }
                     }
-                }
-                (gweight, gbias)
-            })
-            .collect();
-        *self.grads.lock().map_err(|_| OpsError::Poisoned {
-            op: "batch_norm_train",
-        })? = Some((
-            grads.iter().map(|g| g.0).collect(),
-            grads.iter().map(|g| g.1).collect(),
-        ));
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+                    (gweight, gbias)
+                })
+                .collect();
+            *self.grads.lock().map_err(|_| OpsError::Poisoned {
+                op: "batch_norm_train",
+            })? = Some((
+                grads.iter().map(|g| g.0).collect(),
+                grads.iter().map(|g| g.1).collect(),
+            ));
+            Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::profile::{timed, OpClass};
 use crate::util::{dims4, f32_slice, gemm_rm, put_scratch, take_scratch, threads, Mat, SendPtr};
 use crate::OpsError;
 
@@ -126,15 +127,12 @@ impl Geom {
         };
         (lo.min(hi), hi)
     }
-    /// Whether to parallelise over the batch (each sample's GEMM single-threaded) or to run
-    /// samples one after another with gemm's own parallelism.
-    fn batch_parallel(&self) -> bool {
-        self.n >= threads()
-    }
 }
 
-/// im2col of one sample: `col[(c*kh+ki)*kw+kj][oh*OW+ow] = x[c][oh*s+ki-pad][ow*s+kj-pad]` (0 outside).
-pub(crate) fn im2col(x: &[f32], g: &Geom, col: &mut [f32]) {
+/// im2col of one sample into columns `off..off + P` of a row-major matrix with leading
+/// dimension `ld`: `col[(c*kh+ki)*kw+kj][off + oh*OW+ow] = x[c][oh*s+ki-pad][ow*s+kj-pad]`
+/// (0 outside the input).
+pub(crate) fn im2col(x: &[f32], g: &Geom, col: &mut [f32], ld: usize, off: usize) {
     let (p, s) = (g.p(), g.stride);
     for c in 0..g.cin {
         let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -142,7 +140,7 @@ pub(crate) fn im2col(x: &[f32], g: &Geom, col: &mut [f32]) {
             let (oh_lo, oh_hi) = g.valid_range(ki, g.h, g.oh);
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * p..(row + 1) * p];
+                let dst = &mut col[row * ld + off..row * ld + off + p];
                 let (ow_lo, ow_hi) = g.valid_range(kj, g.w, g.ow);
                 dst[..oh_lo * g.ow].fill(0.0);
                 dst[oh_hi * g.ow..].fill(0.0);
@@ -168,8 +166,8 @@ pub(crate) fn im2col(x: &[f32], g: &Geom, col: &mut [f32]) {
     }
 }
 
-/// col2im of one sample, the adjoint of [`im2col`]: `dx` is overwritten.
-pub(crate) fn col2im(col: &[f32], g: &Geom, dx: &mut [f32]) {
+/// col2im of one sample, the adjoint of [`im2col`] (same `ld`, `off`): `dx` is overwritten.
+pub(crate) fn col2im(col: &[f32], g: &Geom, dx: &mut [f32], ld: usize, off: usize) {
     let (p, s) = (g.p(), g.stride);
     dx.fill(0.0);
     for c in 0..g.cin {
@@ -178,7 +176,7 @@ pub(crate) fn col2im(col: &[f32], g: &Geom, dx: &mut [f32]) {
             let (oh_lo, oh_hi) = g.valid_range(ki, g.h, g.oh);
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &col[row * p..(row + 1) * p];
+                let src = &col[row * ld + off..row * ld + off + p];
                 let (ow_lo, ow_hi) = g.valid_range(kj, g.w, g.ow);
                 if ow_lo >= ow_hi {
                     continue;
@@ -203,146 +201,273 @@ pub(crate) fn col2im(col: &[f32], g: &Geom, dx: &mut [f32]) {
     }
 }
 
-/// Runs `f(sample, par)` for every sample: in parallel over the batch, or sequentially with
-/// `par = true` (the GEMMs then use gemm's own threads) when the batch is smaller than the
-/// thread count.
-fn for_each_sample(g: &Geom, f: impl Fn(usize, bool) + Sync) {
-    if g.batch_parallel() {
-        (0..g.n).into_par_iter().for_each(|i| f(i, false));
-    } else {
-        (0..g.n).for_each(|i| f(i, true));
+/// Floats of im2col columns one GEMM may use per thread: samples are batched into one GEMM
+/// (better shapes for the small late layers) up to this size.
+const COL_BUDGET: usize = 1 << 20;
+
+/// How a batch is split: contiguous groups of samples (one per rayon task, each GEMM
+/// single-threaded), each processed in chunks of up to `chunk` samples per GEMM. With fewer
+/// samples than threads there is one group and the GEMMs use gemm's own threads.
+struct Plan {
+    groups: Vec<std::ops::Range<usize>>,
+    chunk: usize,
+    par_gemm: bool,
+}
+
+impl Plan {
+    fn new(g: &Geom) -> Self {
+        let t = threads();
+        let chunk = (COL_BUDGET / (g.k() * g.p()).max(1)).max(1);
+        if g.n >= t && t > 1 {
+            let per = g.n.div_ceil(t);
+            let groups = (0..t)
+                .map(|i| (i * per).min(g.n)..((i + 1) * per).min(g.n))
+                .filter(|r| !r.is_empty())
+                .collect();
+            Plan {
+                groups,
+                chunk: chunk.min(per),
+                par_gemm: false,
+            }
+        } else {
+            Plan {
+                groups: vec![0..g.n],
+                chunk: chunk.min(g.n.max(1)),
+                par_gemm: t > 1,
+            }
+        }
+    }
+    /// Runs `f(group index, sample range, par_gemm)` over every group, in parallel.
+    fn run(&self, f: impl Fn(usize, std::ops::Range<usize>, bool) + Sync) {
+        if self.groups.len() == 1 {
+            f(0, self.groups[0].clone(), self.par_gemm);
+        } else {
+            self.groups
+                .par_iter()
+                .enumerate()
+                .for_each(|(i, r)| f(i, r.clone(), false));
+        }
+    }
+    /// The chunks of a group's sample range.
+    fn chunks(&self, r: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let c = self.chunk;
+        (r.start..r.end)
+            .step_by(c)
+            .map(move |s| s..(s + c).min(r.end))
     }
 }
 
-/// Forward pass on CPU: `y[n] = W[cout x K] * im2col(x[n])`.
+/// Copies samples `r` of a [N, C, P] tensor into a row-major [C, len(r) * P] matrix.
+fn gather_cols(src: &[f32], c: usize, p: usize, r: std::ops::Range<usize>, dst: &mut [f32]) {
+    let ld = r.len() * p;
+    for (j, i) in r.enumerate() {
+        for ch in 0..c {
+            dst[ch * ld + j * p..ch * ld + (j + 1) * p]
+                .copy_from_slice(&src[(i * c + ch) * p..(i * c + ch + 1) * p]);
+        }
+    }
+}
+
+/// The inverse of [`gather_cols`]: `dst` holds the samples of `r` only ([len(r), C, P]).
+fn scatter_cols(src: &[f32], c: usize, p: usize, nr: usize, dst: &mut [f32]) {
+    let ld = nr * p;
+    for j in 0..nr {
+        for ch in 0..c {
+            dst[(j * c + ch) * p..(j * c + ch + 1) * p]
+                .copy_from_slice(&src[ch * ld + j * p..ch * ld + (j + 1) * p]);
+        }
+    }
+}
+
+/// The im2col matrix [K, len(r) * P] of samples `r` (borrowed directly for a single
+/// pointwise sample).
+fn cols_of<'a>(
+    x: &'a [f32],
+    g: &Geom,
+    r: std::ops::Range<usize>,
+    buf: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let (k, p) = (g.k(), g.p());
+    if g.is_pointwise() && r.len() == 1 {
+        return &x[r.start * g.in_len()..(r.start + 1) * g.in_len()];
+    }
+    let ld = r.len() * p;
+    if buf.len() < k * ld {
+        buf.resize(k * ld, 0.0);
+    }
+    if g.is_pointwise() {
+        gather_cols(x, g.cin, p, r, buf);
+    } else {
+        for (j, i) in r.enumerate() {
+            im2col(&x[i * g.in_len()..(i + 1) * g.in_len()], g, buf, ld, j * p);
+        }
+    }
+    &buf[..k * ld]
+}
+
+/// Mutable view of samples `r` of a [N, len] buffer shared across tasks.
+///
+/// SAFETY: callers only pass disjoint sample ranges from different tasks.
+unsafe fn samples_mut<'a>(base: SendPtr, len: usize, r: std::ops::Range<usize>) -> &'a mut [f32] {
+    std::slice::from_raw_parts_mut(base.0.add(r.start * len), r.len() * len)
+}
+
+/// Forward pass on CPU: `y[n] = W[cout x K] * im2col(x[n])`, samples batched per GEMM.
 pub(crate) fn conv_fwd_cpu(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0f32; g.n * g.out_len()];
     let yp = SendPtr(y.as_mut_ptr());
-    for_each_sample(g, |i, par| {
-        // SAFETY: each sample writes its own disjoint output block.
-        let yi =
-            unsafe { std::slice::from_raw_parts_mut({ yp }.0.add(i * g.out_len()), g.out_len()) };
-        let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-        if g.is_pointwise() {
-            gemm_rm(
-                g.cout,
-                p,
-                k,
-                yi,
-                false,
-                Mat::row_major(w, k),
-                Mat::row_major(xi, p),
-                par,
-            );
-        } else {
-            let mut col = take_scratch(k * p);
-            im2col(xi, g, &mut col);
-            gemm_rm(
-                g.cout,
-                p,
-                k,
-                yi,
-                false,
-                Mat::row_major(w, k),
-                Mat::row_major(&col, p),
-                par,
-            );
-            put_scratch(col);
+    let plan = Plan::new(g);
+    plan.run(|_, group, par| {
+        let mut col = take_scratch(0);
+        let mut tmp = take_scratch(0);
+        for r in plan.chunks(group) {
+            let nr = r.len();
+            // SAFETY: groups and their chunks are disjoint sample ranges.
+            let yr = unsafe { samples_mut(yp, g.out_len(), r.clone()) };
+            let cols = cols_of(x, g, r, &mut col);
+            if nr == 1 {
+                gemm_rm(
+                    g.cout,
+                    p,
+                    k,
+                    yr,
+                    false,
+                    Mat::row_major(w, k),
+                    Mat::row_major(cols, p),
+                    par,
+                );
+            } else {
+                if tmp.len() < g.cout * nr * p {
+                    tmp.resize(g.cout * nr * p, 0.0);
+                }
+                gemm_rm(
+                    g.cout,
+                    nr * p,
+                    k,
+                    &mut tmp,
+                    false,
+                    Mat::row_major(w, k),
+                    Mat::row_major(cols, nr * p),
+                    par,
+                );
+                scatter_cols(&tmp, g.cout, p, nr, yr);
+            }
         }
+        put_scratch(col);
+        put_scratch(tmp);
     });
     y
 }
 
-/// Gradient w.r.t. the input on CPU: `dx[n] = col2im(W^T * dy[n])`.
+/// Gradient w.r.t. the input on CPU: `dx[n] = col2im(W^T * dy[n])`, samples batched per GEMM.
 pub(crate) fn conv_bwd_input_cpu(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0f32; g.n * g.in_len()];
     let dxp = SendPtr(dx.as_mut_ptr());
-    for_each_sample(g, |i, par| {
-        // SAFETY: each sample writes its own disjoint block.
-        let dxi =
-            unsafe { std::slice::from_raw_parts_mut({ dxp }.0.add(i * g.in_len()), g.in_len()) };
-        let dyi = &dy[i * g.out_len()..(i + 1) * g.out_len()];
-        if g.is_pointwise() {
+    let plan = Plan::new(g);
+    plan.run(|_, group, par| {
+        let mut col = take_scratch(0);
+        let mut dyg = take_scratch(0);
+        for r in plan.chunks(group) {
+            let nr = r.len();
+            let ld = nr * p;
+            // SAFETY: groups and their chunks are disjoint sample ranges.
+            let dxr = unsafe { samples_mut(dxp, g.in_len(), r.clone()) };
+            let dys: &[f32] = if nr == 1 {
+                &dy[r.start * g.out_len()..(r.start + 1) * g.out_len()]
+            } else {
+                if dyg.len() < g.cout * ld {
+                    dyg.resize(g.cout * ld, 0.0);
+                }
+                gather_cols(dy, g.cout, p, r.clone(), &mut dyg);
+                &dyg[..g.cout * ld]
+            };
+            if g.is_pointwise() && nr == 1 {
+                gemm_rm(
+                    k,
+                    p,
+                    g.cout,
+                    dxr,
+                    false,
+                    Mat::transposed(w, k),
+                    Mat::row_major(dys, p),
+                    par,
+                );
+                continue;
+            }
+            if col.len() < k * ld {
+                col.resize(k * ld, 0.0);
+            }
             gemm_rm(
                 k,
-                p,
-                g.cout,
-                dxi,
-                false,
-                Mat::transposed(w, k),
-                Mat::row_major(dyi, p),
-                par,
-            );
-        } else {
-            let mut col = take_scratch(k * p);
-            gemm_rm(
-                k,
-                p,
+                ld,
                 g.cout,
                 &mut col,
                 false,
                 Mat::transposed(w, k),
-                Mat::row_major(dyi, p),
+                Mat::row_major(dys, ld),
                 par,
             );
-            col2im(&col, g, dxi);
-            put_scratch(col);
+            if g.is_pointwise() {
+                scatter_cols(&col, g.cin, p, nr, dxr);
+            } else {
+                for j in 0..nr {
+                    col2im(
+                        &col,
+                        g,
+                        &mut dxr[j * g.in_len()..(j + 1) * g.in_len()],
+                        ld,
+                        j * p,
+                    );
+                }
+            }
         }
+        put_scratch(col);
+        put_scratch(dyg);
     });
     dx
 }
 
-/// Gradient w.r.t. the weight on CPU: `dW = sum_n dy[n] * im2col(x[n])^T`.
+/// Gradient w.r.t. the weight on CPU: `dW = sum_n dy[n] * im2col(x[n])^T`, one GEMM of depth
+/// `chunk * P` per chunk, one accumulator per group.
 pub(crate) fn conv_bwd_weight_cpu(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let wlen = g.cout * k;
-    // One accumulator per chunk of the batch; each chunk runs its samples in order.
-    let accumulate = |acc: &mut [f32], range: std::ops::Range<usize>, par: bool| {
-        let mut col = if g.is_pointwise() {
-            Vec::new()
-        } else {
-            take_scratch(k * p)
-        };
-        for (j, i) in range.enumerate() {
-            let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
-            let dyi = &dy[i * g.out_len()..(i + 1) * g.out_len()];
-            let cols = if g.is_pointwise() {
-                xi
+    let plan = Plan::new(g);
+    let mut accs = vec![0f32; wlen * plan.groups.len()];
+    let ap = SendPtr(accs.as_mut_ptr());
+    plan.run(|gi, group, par| {
+        // SAFETY: each group owns its accumulator.
+        let acc = unsafe { samples_mut(ap, wlen, gi..gi + 1) };
+        let mut col = take_scratch(0);
+        let mut dyg = take_scratch(0);
+        for (ci, r) in plan.chunks(group).enumerate() {
+            let nr = r.len();
+            let ld = nr * p;
+            let dys: &[f32] = if nr == 1 {
+                &dy[r.start * g.out_len()..(r.start + 1) * g.out_len()]
             } else {
-                im2col(xi, g, &mut col);
-                &col[..k * p]
+                if dyg.len() < g.cout * ld {
+                    dyg.resize(g.cout * ld, 0.0);
+                }
+                gather_cols(dy, g.cout, p, r.clone(), &mut dyg);
+                &dyg[..g.cout * ld]
             };
+            let cols = cols_of(x, g, r, &mut col);
             gemm_rm(
                 g.cout,
                 k,
-                p,
+                ld,
                 acc,
-                j > 0,
-                Mat::row_major(dyi, p),
-                Mat::transposed(cols, p),
+                ci > 0,
+                Mat::row_major(dys, ld),
+                Mat::transposed(cols, ld),
                 par,
             );
         }
-        if !g.is_pointwise() {
-            put_scratch(col);
-        }
-    };
-    if !g.batch_parallel() {
-        let mut dw = vec![0f32; wlen];
-        accumulate(&mut dw, 0..g.n, true);
-        return dw;
-    }
-    let chunks = threads().min(g.n);
-    let per = g.n.div_ceil(chunks);
-    let mut accs = vec![0f32; wlen * chunks];
-    accs.par_chunks_mut(wlen).enumerate().for_each(|(c, acc)| {
-        let lo = (c * per).min(g.n);
-        let hi = ((c + 1) * per).min(g.n);
-        if lo < hi {
-            accumulate(acc, lo..hi, false);
-        }
+        put_scratch(col);
+        put_scratch(dyg);
     });
     let (first, rest) = accs.split_at_mut(wlen);
     for r in rest.chunks(wlen) {
@@ -383,7 +508,7 @@ impl CustomOp2 for Conv2dOp {
         let g = Geom::new(l1.shape(), l2.shape(), self.cfg)?;
         let x = f32_slice(s1, l1, "conv2d")?;
         let w = f32_slice(s2, l2, "conv2d")?;
-        let y = conv_fwd_cpu(x, w, &g);
+        let y = timed(OpClass::ConvForward, || conv_fwd_cpu(x, w, &g));
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.oh, g.ow))))
     }
     fn bwd(
@@ -424,7 +549,7 @@ impl CustomOp2 for Conv2dBwdInputOp {
         let g = self.g;
         let dy = f32_slice(s1, l1, "conv2d-bwd-input")?;
         let w = f32_slice(s2, l2, "conv2d-bwd-input")?;
-        let dx = conv_bwd_input_cpu(dy, w, &g);
+        let dx = timed(OpClass::ConvBackwardInput, || conv_bwd_input_cpu(dy, w, &g));
         Ok((CpuStorage::F32(dx), Shape::from((g.n, g.cin, g.h, g.w))))
     }
 }
@@ -443,7 +568,9 @@ impl CustomOp2 for Conv2dBwdWeightOp {
         let g = self.g;
         let x = f32_slice(s1, l1, "conv2d-bwd-weight")?;
         let dy = f32_slice(s2, l2, "conv2d-bwd-weight")?;
-        let dw = conv_bwd_weight_cpu(x, dy, &g);
+        let dw = timed(OpClass::ConvBackwardWeight, || {
+            conv_bwd_weight_cpu(x, dy, &g)
+        });
         Ok((
             CpuStorage::F32(dw),
             Shape::from((g.cout, g.cin, g.kh, g.kw)),

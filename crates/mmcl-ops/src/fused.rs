@@ -4,6 +4,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::profile::{timed, OpClass};
 use crate::util::f32_slice;
 use crate::OpsError;
 
@@ -24,17 +25,19 @@ impl CustomOp2 for AddReluOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let a = f32_slice(s1, l1, "add_relu")?;
-        let b = f32_slice(s2, l2, "add_relu")?;
-        let mut y = vec![0f32; a.len()];
-        y.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(y, (a, b))| {
-                for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-                    *o = (u + v).max(0.0);
-                }
-            });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        timed(OpClass::Elementwise, || {
+            let a = f32_slice(s1, l1, "add_relu")?;
+            let b = f32_slice(s2, l2, "add_relu")?;
+            let mut y = vec![0f32; a.len()];
+            y.par_chunks_mut(CHUNK)
+                .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+                .for_each(|(y, (a, b))| {
+                    for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+                        *o = (u + v).max(0.0);
+                    }
+                });
+            Ok((CpuStorage::F32(y), l1.shape().clone()))
+        })
     }
     fn bwd(
         &self,
@@ -60,17 +63,19 @@ impl CustomOp2 for ReluMaskOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let dy = f32_slice(s1, l1, "relu-mask")?;
-        let y = f32_slice(s2, l2, "relu-mask")?;
-        let mut g = vec![0f32; dy.len()];
-        g.par_chunks_mut(CHUNK)
-            .zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
-            .for_each(|(g, (d, y))| {
-                for ((o, &d), &y) in g.iter_mut().zip(d).zip(y) {
-                    *o = if y > 0.0 { d } else { 0.0 };
-                }
-            });
-        Ok((CpuStorage::F32(g), l1.shape().clone()))
+        timed(OpClass::Elementwise, || {
+            let dy = f32_slice(s1, l1, "relu-mask")?;
+            let y = f32_slice(s2, l2, "relu-mask")?;
+            let mut g = vec![0f32; dy.len()];
+            g.par_chunks_mut(CHUNK)
+                .zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
+                .for_each(|(g, (d, y))| {
+                    for ((o, &d), &y) in g.iter_mut().zip(d).zip(y) {
+                        *o = if y > 0.0 { d } else { 0.0 };
+                    }
+                });
+            Ok((CpuStorage::F32(g), l1.shape().clone()))
+        })
     }
 }
 

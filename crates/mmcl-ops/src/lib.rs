@@ -32,6 +32,7 @@ mod bn;
 mod conv;
 mod fused;
 mod pool;
+pub mod profile;
 mod util;
 
 pub use bn::{batch_norm_relu_train, batch_norm_train, batch_norm_train_composed};

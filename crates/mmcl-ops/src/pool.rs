@@ -11,6 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
+use crate::profile::{timed, OpClass};
 use crate::util::{dims4, f32_slice};
 use crate::OpsError;
 
@@ -91,51 +92,54 @@ impl CustomOp1 for MaxPoolOp {
         "mmcl-max-pool2d"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, g) = self.cfg.geom(l.shape())?;
-        let x = f32_slice(s, l, "max_pool2d")?;
-        let (k, st, pad) = (
-            self.cfg.kernel as isize,
-            self.cfg.stride as isize,
-            self.cfg.padding as isize,
-        );
-        let plane_out = g.oh * g.ow;
-        let mut y = vec![0f32; g.planes * plane_out];
-        let mut idx = vec![0u32; g.planes * plane_out];
-        y.par_chunks_mut(plane_out)
-            .zip(idx.par_chunks_mut(plane_out))
-            .enumerate()
-            .for_each(|(pl, (yp, ip))| {
-                let xp = &x[pl * g.h * g.w..(pl + 1) * g.h * g.w];
-                for oh in 0..g.oh {
-                    let h0 = oh as isize * st - pad;
-                    let (hs, he) = (h0.max(0) as usize, ((h0 + k).min(g.h as isize)) as usize);
-                    for ow in 0..g.ow {
-                        let w0 = ow as isize * st - pad;
-                        let (ws, we) = (w0.max(0) as usize, ((w0 + k).min(g.w as isize)) as usize);
-                        let mut best = f32::NEG_INFINITY;
-                        let mut bi = hs * g.w + ws;
-                        for ih in hs..he {
-                            for iw in ws..we {
-                                let v = xp[ih * g.w + iw];
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    bi = ih * g.w + iw;
-                                    if v.is_nan() {
-                                        break;
+        timed(OpClass::PoolForward, || {
+            let (n, c, g) = self.cfg.geom(l.shape())?;
+            let x = f32_slice(s, l, "max_pool2d")?;
+            let (k, st, pad) = (
+                self.cfg.kernel as isize,
+                self.cfg.stride as isize,
+                self.cfg.padding as isize,
+            );
+            let plane_out = g.oh * g.ow;
+            let mut y = vec![0f32; g.planes * plane_out];
+            let mut idx = vec![0u32; g.planes * plane_out];
+            y.par_chunks_mut(plane_out)
+                .zip(idx.par_chunks_mut(plane_out))
+                .enumerate()
+                .for_each(|(pl, (yp, ip))| {
+                    let xp = &x[pl * g.h * g.w..(pl + 1) * g.h * g.w];
+                    for oh in 0..g.oh {
+                        let h0 = oh as isize * st - pad;
+                        let (hs, he) = (h0.max(0) as usize, ((h0 + k).min(g.h as isize)) as usize);
+                        for ow in 0..g.ow {
+                            let w0 = ow as isize * st - pad;
+                            let (ws, we) =
+                                (w0.max(0) as usize, ((w0 + k).min(g.w as isize)) as usize);
+                            let mut best = f32::NEG_INFINITY;
+                            let mut bi = hs * g.w + ws;
+                            for ih in hs..he {
+                                for iw in ws..we {
+                                    let v = xp[ih * g.w + iw];
+                                    if v > best || v.is_nan() {
+                                        best = v;
+                                        bi = ih * g.w + iw;
+                                        if v.is_nan() {
+                                            break;
+                                        }
                                     }
                                 }
                             }
+                            yp[oh * g.ow + ow] = best;
+                            ip[oh * g.ow + ow] = bi as u32;
                         }
-                        yp[oh * g.ow + ow] = best;
-                        ip[oh * g.ow + ow] = bi as u32;
                     }
-                }
-            });
-        *self
-            .argmax
-            .lock()
-            .map_err(|_| OpsError::Poisoned { op: "max_pool2d" })? = idx;
-        Ok((CpuStorage::F32(y), Shape::from((n, c, g.oh, g.ow))))
+                });
+            *self
+                .argmax
+                .lock()
+                .map_err(|_| OpsError::Poisoned { op: "max_pool2d" })? = idx;
+            Ok((CpuStorage::F32(y), Shape::from((n, c, g.oh, g.ow))))
+        })
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         let (_, _, g) = self.cfg.geom(x.shape())?;
@@ -168,18 +172,20 @@ impl CustomOp1 for MaxPoolBwdOp {
         "mmcl-max-pool2d-bwd"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = self.g;
-        let dy = f32_slice(s, l, "max_pool2d-bwd")?;
-        let (pin, pout) = (g.h * g.w, g.oh * g.ow);
-        let mut dx = vec![0f32; g.planes * pin];
-        dx.par_chunks_mut(pin).enumerate().for_each(|(pl, d)| {
-            let gi = &dy[pl * pout..(pl + 1) * pout];
-            let ii = &self.argmax[pl * pout..(pl + 1) * pout];
-            for (v, &i) in gi.iter().zip(ii) {
-                d[i as usize] += *v;
-            }
-        });
-        Ok((CpuStorage::F32(dx), Shape::from((g.planes, g.h, g.w))))
+        timed(OpClass::PoolBackward, || {
+            let g = self.g;
+            let dy = f32_slice(s, l, "max_pool2d-bwd")?;
+            let (pin, pout) = (g.h * g.w, g.oh * g.ow);
+            let mut dx = vec![0f32; g.planes * pin];
+            dx.par_chunks_mut(pin).enumerate().for_each(|(pl, d)| {
+                let gi = &dy[pl * pout..(pl + 1) * pout];
+                let ii = &self.argmax[pl * pout..(pl + 1) * pout];
+                for (v, &i) in gi.iter().zip(ii) {
+                    d[i as usize] += *v;
+                }
+            });
+            Ok((CpuStorage::F32(dx), Shape::from((g.planes, g.h, g.w))))
+        })
     }
 }
 

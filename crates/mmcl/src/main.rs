@@ -19,6 +19,9 @@ enum Command {
     /// Inspect media preprocessing: spectrograms and frames, for comparison with your own tools.
     #[command(subcommand)]
     Media(cmd::media::MediaCommand),
+    /// Speed benchmarks (one JSON line each), e.g. the training step vs PyTorch.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
     /// The audio-visual classifier: write an initialised checkpoint, run a forward pass.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
@@ -28,6 +31,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Media(c) => cmd::media::run(c),
+        Command::Bench(c) => cmd::bench::run(c),
         Command::Model(c) => cmd::model::run(c),
     }
 }
