@@ -3,9 +3,10 @@
 //! `num_batches_tracked`), so `model.load_state_dict(safetensors.torch.load_file(p),
 //! strict=True)` works in PyTorch and a PyTorch-saved state_dict loads here.
 //!
-//! We also write header metadata (`mmcl.width`, `mmcl.classes`, `mmcl.fusion`,
-//! `mmcl.modality`, `mmcl.frames`); PyTorch ignores it, and [`infer_config`] works without
-//! it for every audio-visual layout by reading the tensor shapes.
+//! We also write one header metadata entry, `mmcl.avnet.v1`, holding the [`AvNetConfig`]
+//! as JSON (one entry so the file bytes are reproducible: the safetensors header stores
+//! metadata as an unordered map). PyTorch ignores it, and [`infer_config`] works without it
+//! for every audio-visual layout by reading the tensor shapes.
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ use crate::avnet::{lock, AvNet, AvNetConfig};
 use crate::fusion::{Fusion, Modality};
 use crate::{ModelError, Result};
 
-const FORMAT: &str = "mmcl-avnet-v1";
+const META_KEY: &str = "mmcl.avnet.v1";
 
 /// Header metadata found in a checkpoint (all optional: PyTorch-written files have none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,16 +68,11 @@ fn read_meta(path: &Path, bytes: &[u8]) -> Result<CheckpointMeta> {
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| ckpt_err(path, format!("not a safetensors file: {e}")))?;
     let mut meta = CheckpointMeta::default();
-    if let Some(m) = header.metadata() {
-        if let Some(s) = m.get("mmcl.modality") {
-            meta.modality = Some(s.parse().map_err(|e: String| ckpt_err(path, e))?);
-        }
-        if let Some(s) = m.get("mmcl.frames") {
-            meta.frames = Some(
-                s.parse()
-                    .map_err(|_| ckpt_err(path, format!("bad mmcl.frames {s:?}")))?,
-            );
-        }
+    if let Some(json) = header.metadata().as_ref().and_then(|m| m.get(META_KEY)) {
+        let cfg: AvNetConfig = serde_json::from_str(json)
+            .map_err(|e| ckpt_err(path, format!("bad {META_KEY} metadata {json:?}: {e}")))?;
+        meta.modality = Some(cfg.modality);
+        meta.frames = Some(cfg.frames);
     }
     Ok(meta)
 }
@@ -95,31 +91,35 @@ fn infer_from(path: &Path, st: &SafeTensors<'_>, meta: &CheckpointMeta) -> Resul
     }
     let (width, classes) = (conv1[0], x_out[0]);
     let d = 8 * width;
-    let (fusion, modality) = if shape("fusion_module.fc.weight").is_some() {
-        (Fusion::Film, Modality::AudioVisual)
-    } else if shape("fusion_module.fc_x.weight").is_some() {
-        if shape("fusion_module.fc_out.weight").is_some() {
-            (Fusion::Gated, Modality::AudioVisual)
+    let (fusion, modality) =
+        if shape("fusion_module.fc.weight").is_some() {
+            (Fusion::Film, Modality::AudioVisual)
+        } else if shape("fusion_module.fc_x.weight").is_some() {
+            if shape("fusion_module.fc_out.weight").is_some() {
+                (Fusion::Gated, Modality::AudioVisual)
+            } else {
+                (Fusion::Sum, Modality::AudioVisual)
+            }
         } else {
-            (Fusion::Sum, Modality::AudioVisual)
-        }
-    } else {
-        let fc_out = need("fusion_module.fc_out.weight")?;
-        match fc_out.get(1) {
-            Some(&n) if n == 2 * d => (Fusion::Concat, Modality::AudioVisual),
-            Some(&n) if n == d => match meta.modality {
-                Some(m @ (Modality::Audio | Modality::Visual)) => (Fusion::Film, m),
+            let fc_out = need("fusion_module.fc_out.weight")?;
+            match fc_out.get(1) {
+                Some(&n) if n == 2 * d => (Fusion::Concat, Modality::AudioVisual),
+                Some(&n) if n == d => match meta.modality {
+                    Some(m @ (Modality::Audio | Modality::Visual)) => (Fusion::Film, m),
+                    _ => return Err(ckpt_err(
+                        path,
+                        "unimodal layout (fused head fed by one modality) without mmcl metadata; \
+                         say which modality (audio or visual) explicitly",
+                    )),
+                },
                 _ => {
                     return Err(ckpt_err(
                         path,
-                        "unimodal layout (fused head fed by one modality) without mmcl.modality metadata; \
-                         say which modality (audio or visual) explicitly",
+                        format!("fusion_module.fc_out.weight has unexpected shape {fc_out:?}"),
                     ))
                 }
-            },
-            _ => return Err(ckpt_err(path, format!("fusion_module.fc_out.weight has unexpected shape {fc_out:?}"))),
-        }
-    };
+            }
+        };
     Ok(AvNetConfig {
         width,
         classes,
@@ -224,18 +224,9 @@ impl AvNet {
             };
             entries.push((name, entry));
         }
-        let cfg = self.config();
-        let meta: HashMap<String, String> = [
-            ("format", FORMAT.to_string()),
-            ("mmcl.width", cfg.width.to_string()),
-            ("mmcl.classes", cfg.classes.to_string()),
-            ("mmcl.fusion", cfg.fusion.to_string()),
-            ("mmcl.modality", cfg.modality.to_string()),
-            ("mmcl.frames", cfg.frames.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let json = serde_json::to_string(self.config())
+            .map_err(|e| ckpt_err(path, format!("cannot encode the config: {e}")))?;
+        let meta = HashMap::from([(META_KEY.to_string(), json)]);
         write_atomic(path, |tmp| {
             safetensors::serialize_to_file(
                 entries.iter().map(|(k, e)| (k.as_str(), e)),
