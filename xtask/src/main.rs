@@ -2,6 +2,7 @@
 use clap::{Parser, Subcommand};
 
 mod cuda;
+mod reproduce;
 
 #[derive(Parser)]
 #[command(name = "xtask")]
@@ -14,6 +15,8 @@ struct Cli {
 enum Command {
     /// Build the `mmcl` binary with CUDA (Debian 12: nvcc 11.8, g++-11, sm_80 PTX).
     BuildCuda(cuda::BuildCudaArgs),
+    /// The paper's tables end to end: data, cache, the run grid (resumable), REPORT.md.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -21,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match cli.command {
         Command::BuildCuda(args) => cuda::build_cuda(&root, &args).map(|_| ()),
+        Command::Reproduce(args) => reproduce::reproduce(&root, &args),
     }
 }
 

@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod config;
 
 #[derive(Parser)]
 #[command(name = "mmcl", version, about = "Multimodal (audio + visual) continual learning: the MMCL benchmark and SAMM")]
@@ -16,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train one continual-learning run (or resume one) into a run folder.
+    Train(cmd::train::TrainArgs),
+    /// Evaluate a run's last checkpoint on a prepared cache.
+    Eval(cmd::eval::EvalArgs),
     /// Inspect media preprocessing: spectrograms and frames, for comparison with your own tools.
     #[command(subcommand)]
     Media(cmd::media::MediaCommand),
@@ -30,6 +35,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
         Command::Media(c) => cmd::media::run(c),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Model(c) => cmd::model::run(c),

@@ -2,3 +2,5 @@
 pub mod bench;
 pub mod media;
 pub mod model;
+pub mod eval;
+pub mod train;

@@ -1,0 +1,476 @@
+//! The batch loader: model inputs from the cache, with the reference's train augmentation
+//! or the evaluation transform, seeded per sample and parallel across samples.
+//!
+//! Per sample (index `i` of the cache), in this order:
+//! * audio: a crop of `crop_len` samples (default: half the stored clip, the reference's 5 s
+//!   of 10 s) at a uniformly random offset in `0..=clip_len - crop_len` (train) or the
+//!   centre (eval), as f32 = i16 / 32768, then the log-magnitude STFT of
+//!   [`mmcl_media::spectrogram`] -> `[1, F, T_spec]` (129 x 626 at 16 kHz / 5 s);
+//! * frames: `T` frame positions, sorted uniformly random without replacement (train) or
+//!   evenly spaced (eval: the centres of `T` equal segments); each frame independently
+//!   (as the reference transforms frame by frame) RandomResizedCrop to `S x S` (torchvision
+//!   defaults) then a horizontal flip with probability 0.5 (train), or a plain resize to
+//!   `S x S` (eval); then `/255`, ImageNet normalisation -> `[3, T, S, S]`.
+//!
+//! Randomness: sample `i` in epoch `e` of a run with seed `s` draws from its own
+//! `ChaCha8Rng` seeded by a hash of `(s, e, i)` ([`sample_rng`]), so a batch is identical
+//! whatever the number of threads and whatever the batch composition.
+//!
+//! Parallelism: samples are processed on the current rayon pool (wrap calls in
+//! `pool.install(..)` to choose the threads). Shards are read through their mmaps.
+//!
+//! Outputs are plain `Vec<f32>` buffers with shapes (row-major), ready for
+//! `candle_core::Tensor::from_vec(batch.audio, batch.audio_shape, &device)`; the data layer
+//! stays free of candle.
+//!
+//! Replay: with [`LoaderConfig::compact`] set, a batch also carries a [`CompactSample`] per
+//! sample: the exact audio crop used (i16) and the selected frames with the evaluation
+//! resize only (u8 `[T, S, S, 3]`, no crop or flip). [`Loader::compact_inputs`] turns stored
+//! compact samples back into model inputs (spectrogram + normalisation), the un-augmented
+//! path the reference uses for buffer samples.
+use std::sync::Arc;
+
+use image::RgbImage;
+use mmcl_media::frames::select_frames;
+use mmcl_media::image_ops::{self, RandomResizedCropConfig, IMAGENET_MEAN, IMAGENET_STD};
+use mmcl_media::spectrogram::{Spectrogram, SpectrogramConfig, Stft, StftScratch};
+use mmcl_media::transform::{AudioTransform, AudioTransformConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::cache::{Cache, FramesView};
+use crate::error::{CacheError, Result};
+
+/// Train-time augmentation or the deterministic evaluation transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// What the loader produces. The default is the reference's (4 frames of 224 x 224, 5 s of
+/// a 10 s clip, n_fft 256 / hop 128, ImageNet normalisation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoaderConfig {
+    /// Frames per clip T (must not exceed the cache's `min_frames`).
+    pub frames: usize,
+    /// Model frame size S (output frames are S x S).
+    pub frame_size: u32,
+    /// Audio crop length in seconds; `None` = half the stored clip.
+    pub crop_seconds: Option<f64>,
+    pub spectrogram: SpectrogramConfig,
+    pub crop: RandomResizedCropConfig,
+    /// Probability of a horizontal flip per frame in training.
+    pub flip_probability: f64,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Also return [`CompactSample`]s (costs one extra resize per frame in training).
+    pub compact: bool,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            frames: 4,
+            frame_size: 224,
+            crop_seconds: None,
+            spectrogram: SpectrogramConfig::default(),
+            crop: RandomResizedCropConfig::default(),
+            flip_probability: 0.5,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            compact: false,
+        }
+    }
+}
+
+/// Model inputs of `B` samples, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    /// Log-magnitude spectrograms, `audio_shape` = `[B, 1, F, T_spec]`.
+    pub audio: Vec<f32>,
+    pub audio_shape: [usize; 4],
+    /// Normalised frames, `video_shape` = `[B, 3, T, S, S]`.
+    pub video: Vec<f32>,
+    pub video_shape: [usize; 5],
+}
+
+/// The un-augmented, compact copy of one loaded sample, for the replay buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactSample {
+    /// Cache sample index it came from.
+    pub index: usize,
+    pub label: u32,
+    pub super_label: u32,
+    /// The audio crop the batch's spectrogram was computed from (i16, value * 32768).
+    pub audio: Vec<i16>,
+    /// The selected frames resized to S x S (evaluation resize, no crop or flip): u8
+    /// `frames_shape` = `[T, S, S, 3]`.
+    pub frames: Vec<u8>,
+    pub frames_shape: [usize; 4],
+}
+
+/// A batch of model inputs with labels (and compact copies when configured).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Cache sample indices, in batch order.
+    pub indices: Vec<usize>,
+    pub labels: Vec<u32>,
+    /// Supercategory labels (the Domain-IL targets).
+    pub super_labels: Vec<u32>,
+    /// `[B, 1, F, T_spec]` log-magnitude spectrograms.
+    pub audio: Vec<f32>,
+    pub audio_shape: [usize; 4],
+    /// `[B, 3, T, S, S]` normalised frames.
+    pub video: Vec<f32>,
+    pub video_shape: [usize; 5],
+    /// One per sample when [`LoaderConfig::compact`] is set, else empty.
+    pub compact: Vec<CompactSample>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
+/// The per-sample RNG of sample `index` in `epoch` of a run seeded with `seed`.
+pub fn sample_rng(seed: u64, epoch: u64, index: usize) -> ChaCha8Rng {
+    let h = splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ index as u64);
+    ChaCha8Rng::seed_from_u64(h)
+}
+
+/// `indices` in the order of a seeded shuffle for `epoch` (Fisher-Yates on the run seed).
+pub fn shuffled(indices: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut v = indices.to_vec();
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(splitmix64(splitmix64(seed ^ 0x5eed_0f5a_11e5) ^ epoch));
+    v.shuffle(&mut rng);
+    v
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[derive(Default)]
+struct Scratch {
+    crop: Vec<f32>,
+    spec: Spectrogram,
+    stft: StftScratch,
+}
+
+/// Loads batches from an opened [`Cache`]. Cheap to share (`Sync`).
+pub struct Loader {
+    cache: Arc<Cache>,
+    config: LoaderConfig,
+    audio: AudioTransform,
+    spec_shape: (usize, usize),
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("cache", &self.cache)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Loader {
+    /// Plans the STFT and checks `config` against the cache.
+    pub fn new(cache: Arc<Cache>, config: LoaderConfig) -> Result<Self> {
+        let opts = *cache.options();
+        if config.frames == 0 || config.frames > opts.min_frames {
+            return Err(CacheError::Config(format!(
+                "loader wants {} frames per clip but the cache guarantees only {} (prep --min-frames)",
+                config.frames, opts.min_frames
+            )));
+        }
+        if config.frame_size == 0 {
+            return Err(CacheError::Config("frame_size must be positive".into()));
+        }
+        let sr = opts.sample_rate as f64;
+        let clip_s = opts.clip_samples as f64 / sr;
+        let crop_s = config.crop_seconds.unwrap_or(clip_s / 2.0);
+        if !(crop_s > 0.0 && crop_s <= clip_s) {
+            return Err(CacheError::Config(format!(
+                "audio crop of {crop_s} s does not fit the stored {clip_s} s clips"
+            )));
+        }
+        let audio = AudioTransform::new(AudioTransformConfig {
+            sample_rate: opts.sample_rate,
+            min_len_s: clip_s as f32,
+            crop_s: crop_s as f32,
+            max_offset_s: (clip_s - crop_s) as f32,
+            spectrogram: config.spectrogram,
+        })
+        .map_err(|source| CacheError::Media {
+            context: "audio transform".into(),
+            source,
+        })?;
+        if audio.crop_len() > opts.clip_samples {
+            return Err(CacheError::Config(format!(
+                "audio crop of {} samples exceeds the stored {}",
+                audio.crop_len(),
+                opts.clip_samples
+            )));
+        }
+        let spec_shape = audio.output_shape();
+        Ok(Loader {
+            cache,
+            config,
+            audio,
+            spec_shape,
+        })
+    }
+
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+    /// Audio crop length in samples.
+    pub fn crop_len(&self) -> usize {
+        self.audio.crop_len()
+    }
+    /// Spectrogram shape `(F, T_spec)`.
+    pub fn spectrogram_shape(&self) -> (usize, usize) {
+        self.spec_shape
+    }
+
+    /// Loads `indices` as one batch. `seed` and `epoch` determine the augmentation (ignored
+    /// in [`Mode::Eval`]). Runs on the current rayon pool.
+    pub fn batch(&self, indices: &[usize], mode: Mode, seed: u64, epoch: u64) -> Result<Batch> {
+        let b = indices.len();
+        let (f, ts) = self.spec_shape;
+        let t = self.config.frames;
+        let s = self.config.frame_size as usize;
+        let a_stride = f * ts;
+        let v_stride = 3 * t * s * s;
+        let mut labels = Vec::with_capacity(b);
+        let mut super_labels = Vec::with_capacity(b);
+        for &i in indices {
+            let r = self.cache.record(i)?;
+            labels.push(r.label);
+            super_labels.push(r.super_label);
+        }
+        let mut audio = vec![0f32; b * a_stride];
+        let mut video = vec![0f32; b * v_stride];
+        let compact: Vec<Option<CompactSample>> = indices
+            .par_iter()
+            .zip(audio.par_chunks_mut(a_stride.max(1)))
+            .zip(video.par_chunks_mut(v_stride.max(1)))
+            .map_init(Scratch::default, |scratch, ((&i, a), v)| {
+                let mut rng = sample_rng(seed, epoch, i);
+                self.load_sample(i, mode, &mut rng, scratch, a, v)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Batch {
+            indices: indices.to_vec(),
+            labels,
+            super_labels,
+            audio,
+            audio_shape: [b, 1, f, ts],
+            video,
+            video_shape: [b, 3, t, s, s],
+            compact: compact.into_iter().flatten().collect(),
+        })
+    }
+
+    fn load_sample(
+        &self,
+        index: usize,
+        mode: Mode,
+        rng: &mut ChaCha8Rng,
+        scratch: &mut Scratch,
+        audio_out: &mut [f32],
+        video_out: &mut [f32],
+    ) -> Result<Option<CompactSample>> {
+        let clip_len = self.cache.options().clip_samples;
+        let offset = match mode {
+            Mode::Train => self.audio.random_offset(clip_len, rng),
+            Mode::Eval => self.audio.center_offset(clip_len),
+        };
+        let crop_len = self.audio.crop_len();
+        scratch.crop.resize(crop_len, 0.0);
+        self.cache.audio_f32(index, offset, &mut scratch.crop)?;
+        self.spectrogram_into(
+            &scratch.crop,
+            &mut scratch.spec,
+            &mut scratch.stft,
+            audio_out,
+        )?;
+
+        let frames = self.cache.frames(index)?;
+        let t = self.config.frames;
+        let s = self.config.frame_size;
+        let positions = select_frames(frames.frames, t, mode == Mode::Train, rng);
+        let plane = (s * s) as usize;
+        let mut compact_frames = if self.config.compact {
+            Vec::with_capacity(t * plane * 3)
+        } else {
+            Vec::new()
+        };
+        for (k, &p) in positions.iter().enumerate() {
+            let img = frame_image(&frames, p);
+            let out_img = match mode {
+                Mode::Train => {
+                    let rect = image_ops::random_resized_crop_params(
+                        img.width(),
+                        img.height(),
+                        &self.config.crop,
+                        rng,
+                    );
+                    let mut im = image_ops::resized_crop(&img, rect, s, s)
+                        .map_err(|e| media_err(index, e))?;
+                    if rng.random::<f64>() < self.config.flip_probability {
+                        im = image_ops::hflip(&im);
+                    }
+                    if self.config.compact {
+                        let eval =
+                            image_ops::resize(&img, s, s).map_err(|e| media_err(index, e))?;
+                        compact_frames.extend_from_slice(eval.as_raw());
+                    }
+                    im
+                }
+                Mode::Eval => {
+                    let im = image_ops::resize(&img, s, s).map_err(|e| media_err(index, e))?;
+                    if self.config.compact {
+                        compact_frames.extend_from_slice(im.as_raw());
+                    }
+                    im
+                }
+            };
+            image_ops::write_normalized_chw(
+                &out_img,
+                self.config.mean,
+                self.config.std,
+                &mut video_out[k * plane..],
+                t * plane,
+            );
+        }
+        if !self.config.compact {
+            return Ok(None);
+        }
+        let rec = self.cache.record(index)?;
+        let mut audio = vec![0i16; crop_len];
+        self.cache.audio_i16(index, offset, &mut audio)?;
+        Ok(Some(CompactSample {
+            index,
+            label: rec.label,
+            super_label: rec.super_label,
+            audio,
+            frames: compact_frames,
+            frames_shape: [t, s as usize, s as usize, 3],
+        }))
+    }
+
+    fn spectrogram_into(
+        &self,
+        crop: &[f32],
+        spec: &mut Spectrogram,
+        stft: &mut StftScratch,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.stft()
+            .log_magnitude_into(crop, spec, stft)
+            .map_err(|source| CacheError::Media {
+                context: "spectrogram".into(),
+                source,
+            })?;
+        out.copy_from_slice(&spec.data);
+        Ok(())
+    }
+
+    fn stft(&self) -> &Stft {
+        self.audio.stft()
+    }
+
+    /// Model inputs from stored compact samples (replay): the spectrogram of the stored
+    /// crop and the normalised stored frames, no augmentation. Runs on the current rayon pool.
+    pub fn compact_inputs(&self, samples: &[&CompactSample]) -> Result<Inputs> {
+        let b = samples.len();
+        let (f, ts) = self.spec_shape;
+        let t = self.config.frames;
+        let s = self.config.frame_size as usize;
+        let a_stride = f * ts;
+        let v_stride = 3 * t * s * s;
+        for c in samples {
+            if c.audio.len() != self.crop_len()
+                || c.frames_shape != [t, s, s, 3]
+                || c.frames.len() != t * s * s * 3
+            {
+                return Err(CacheError::Config(format!(
+                    "compact sample {} has audio {} / frames {:?}, this loader needs audio {} / frames {:?}",
+                    c.index,
+                    c.audio.len(),
+                    c.frames_shape,
+                    self.crop_len(),
+                    [t, s, s, 3]
+                )));
+            }
+        }
+        let mut audio = vec![0f32; b * a_stride];
+        let mut video = vec![0f32; b * v_stride];
+        samples
+            .par_iter()
+            .zip(audio.par_chunks_mut(a_stride.max(1)))
+            .zip(video.par_chunks_mut(v_stride.max(1)))
+            .try_for_each_init(Scratch::default, |scratch, ((c, a), v)| -> Result<()> {
+                scratch.crop.clear();
+                scratch
+                    .crop
+                    .extend(c.audio.iter().map(|&x| x as f32 * (1.0 / 32768.0)));
+                let crop = std::mem::take(&mut scratch.crop);
+                let r = self.spectrogram_into(&crop, &mut scratch.spec, &mut scratch.stft, a);
+                scratch.crop = crop;
+                r?;
+                let plane = s * s;
+                for k in 0..t {
+                    let raw = c.frames[k * plane * 3..(k + 1) * plane * 3].to_vec();
+                    let img =
+                        RgbImage::from_raw(s as u32, s as u32, raw).expect("size checked above");
+                    image_ops::write_normalized_chw(
+                        &img,
+                        self.config.mean,
+                        self.config.std,
+                        &mut v[k * plane..],
+                        t * plane,
+                    );
+                }
+                Ok(())
+            })?;
+        Ok(Inputs {
+            audio,
+            audio_shape: [b, 1, f, ts],
+            video,
+            video_shape: [b, 3, t, s, s],
+        })
+    }
+}
+
+fn frame_image(frames: &FramesView<'_>, t: usize) -> RgbImage {
+    RgbImage::from_raw(
+        frames.width as u32,
+        frames.height as u32,
+        frames.frame(t).to_vec(),
+    )
+    .expect("frame size checked when the cache was opened")
+}
+
+fn media_err(index: usize, source: mmcl_media::MediaError) -> CacheError {
+    CacheError::Media {
+        context: format!("sample {index}"),
+        source,
+    }
+}

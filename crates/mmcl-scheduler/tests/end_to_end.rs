@@ -1,0 +1,226 @@
+//! End-to-end runs on the tiny synthetic profile: every method trains and evaluates, a run
+//! killed mid-task and resumed gives the same results as an uninterrupted one, and a
+//! diverging run stops with a clear error keeping its last checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use mmcl_data::prep::{prepare, PrepOptions};
+use mmcl_methods::{MethodConfig, MethodKind, OptimConfig};
+use mmcl_model::{Fusion, Modality};
+use mmcl_scheduler::scenario::{ClassOrder, ScenarioConfig};
+use mmcl_scheduler::{
+    resume, train, DataSection, ExperimentConfig, ModelSection, RunDir, RunOptions, SchedulerError,
+    TrainSection,
+};
+use mmcl_synth::Profile;
+
+/// A prepared tiny cache shared by the tests of this file.
+fn cache() -> &'static Path {
+    static CACHE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, p) = CACHE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::tiny();
+        let summary = mmcl_synth::generate(&dir.path().join("synth"), &profile, 0, false).unwrap();
+        let cache = dir.path().join("cache");
+        let opts = PrepOptions {
+            sample_rate: profile.sample_rate,
+            clip_seconds: profile.clip_seconds as f64,
+            frame_size: profile.frame_size,
+            ..PrepOptions::default()
+        };
+        prepare(&summary.manifest, &cache, &opts).unwrap();
+        (dir, cache)
+    });
+    p
+}
+
+fn config(kind: MethodKind, modality: Modality, scenario: ScenarioConfig) -> ExperimentConfig {
+    ExperimentConfig {
+        seed: 3,
+        dataset: "tiny".into(),
+        cache: cache().to_owned(),
+        device: "cpu".into(),
+        model: ModelSection {
+            width: 2,
+            fusion: Fusion::Film,
+            modality,
+        },
+        data: DataSection {
+            frames: 2,
+            frame_size: 16,
+            crop_seconds: Some(1.0),
+        },
+        scenario,
+        method: MethodConfig::new(kind, 20),
+        optim: OptimConfig {
+            lr: 0.05,
+            ..OptimConfig::default()
+        },
+        train: TrainSection {
+            epochs: 1,
+            batch_size: 16,
+            eval_batch_size: 64,
+            eval_random_init: true,
+            eval_future: true,
+        },
+    }
+}
+
+/// Seq with 3 tasks of 4 classes: 12 training clips per task on the tiny profile.
+fn small_seq() -> ScenarioConfig {
+    ScenarioConfig::Seq {
+        tasks: 3,
+        classes_per_task: 4,
+        class_order: ClassOrder::Manifest,
+        class_order_seed: 0,
+    }
+}
+
+#[test]
+fn every_method_trains_and_fills_the_results() {
+    for (kind, modality) in [
+        (MethodKind::Sgd, Modality::Audio),
+        (MethodKind::Joint, Modality::Visual),
+        (MethodKind::Er, Modality::AudioVisual),
+        (MethodKind::Samm, Modality::AudioVisual),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(kind, modality, small_seq());
+        let r = train(&cfg, dir.path(), &RunOptions::default()).unwrap();
+        assert!(r.finished, "{kind:?}");
+        let rows = if kind == MethodKind::Joint { 1 } else { 3 };
+        assert_eq!(r.tasks.len(), 3);
+        assert_eq!(r.trained_tasks, rows);
+        let expect_modes = if kind == MethodKind::Samm { 4 } else { 1 };
+        assert_eq!(r.modes.len(), expect_modes);
+        for m in &r.modes {
+            assert_eq!(m.accuracy.len(), rows, "{kind:?} {}", m.mode);
+            assert!(m.accuracy.iter().all(|row| row.len() == 3
+                && row
+                    .iter()
+                    .all(|v| v.is_some_and(|a| (0.0..=100.0).contains(&a)))));
+            assert_eq!(m.task_il_accuracy.as_ref().unwrap().len(), rows);
+            assert_eq!(m.seen_accuracy.len(), rows);
+            assert_eq!(m.random_init.len(), 3);
+        }
+        // Seq task-IL picks among 4 classes, class-IL among 100: task-IL is never lower.
+        let av = &r.modes[0];
+        for (row, til) in av
+            .accuracy
+            .iter()
+            .zip(av.task_il_accuracy.as_ref().unwrap())
+        {
+            for (a, b) in row.iter().zip(til) {
+                assert!(b.unwrap() >= a.unwrap());
+            }
+        }
+        if kind == MethodKind::Samm {
+            assert_eq!(r.temperatures.len(), 3);
+            assert!(r
+                .temperatures
+                .iter()
+                .all(|t| t.iter().all(|v| *v > 0.0 && v.is_finite())));
+        }
+        let rd = RunDir::new(dir.path());
+        assert!(rd.is_finished());
+        assert!(rd.latest_checkpoint().is_some());
+        assert_eq!(rd.read_config().unwrap(), cfg);
+        assert!(std::fs::read_to_string(dir.path().join("log.txt"))
+            .unwrap()
+            .contains("done"));
+    }
+}
+
+#[test]
+fn dom_uses_supercategory_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = ScenarioConfig::Dom {
+        tasks: 2,
+        subclasses_per_super: 1,
+        class_order: ClassOrder::Manifest,
+        class_order_seed: 0,
+    };
+    let r = train(
+        &config(MethodKind::Er, Modality::AudioVisual, scenario),
+        dir.path(),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.run.num_outputs, 5);
+    assert_eq!(r.modes[0].accuracy.len(), 2);
+    assert!(r.modes[0].task_il_accuracy.is_none());
+    assert_eq!(r.modes[0].recency[1], None);
+}
+
+#[test]
+fn killed_and_resumed_run_equals_uninterrupted_run() {
+    let cfg = config(MethodKind::Samm, Modality::AudioVisual, small_seq());
+    let full_dir = tempfile::tempdir().unwrap();
+    let full = train(&cfg, full_dir.path(), &RunOptions::default()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    // 12 clips per task at batch 16: one step per task; stop during the third task.
+    let err = train(
+        &cfg,
+        dir.path(),
+        &RunOptions {
+            stop_after_steps: Some(2),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SchedulerError::Interrupted { task: 2, .. }),
+        "{err}"
+    );
+    assert!(!RunDir::new(dir.path()).is_finished());
+    let resumed = resume(dir.path(), &RunOptions::default()).unwrap();
+    assert!(resumed.finished);
+    for (a, b) in full.modes.iter().zip(&resumed.modes) {
+        assert_eq!(a.accuracy, b.accuracy, "mode {}", a.mode);
+        assert_eq!(a.task_il_accuracy, b.task_il_accuracy);
+        assert_eq!(a.ece, b.ece);
+    }
+    assert_eq!(full.temperatures, resumed.temperatures);
+    let loss = |r: &mmcl_scheduler::RunResults| {
+        r.training
+            .iter()
+            .map(|t| t.epoch_loss.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(loss(&full), loss(&resumed));
+    // Resuming a finished run is a no-op.
+    assert_eq!(
+        resume(dir.path(), &RunOptions::default()).unwrap().modes,
+        resumed.modes
+    );
+}
+
+#[test]
+fn diverging_run_stops_with_a_clear_error_and_keeps_its_checkpoint() {
+    let mut cfg = config(MethodKind::Sgd, Modality::AudioVisual, small_seq());
+    cfg.optim.lr = 1e30;
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(&cfg, dir.path(), &RunOptions::default()).unwrap_err();
+    match err {
+        SchedulerError::Diverged { value, .. } => assert!(!value.is_finite()),
+        e => panic!("expected divergence, got {e}"),
+    }
+    assert!(err_text(&dir).contains("diverged"));
+}
+
+fn err_text(dir: &tempfile::TempDir) -> String {
+    std::fs::read_to_string(dir.path().join("log.txt")).unwrap()
+}
+
+#[test]
+fn an_existing_run_folder_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(MethodKind::Sgd, Modality::Audio, small_seq());
+    std::fs::write(dir.path().join("config.toml"), "x").unwrap();
+    assert!(matches!(
+        train(&cfg, dir.path(), &RunOptions::default()),
+        Err(SchedulerError::Config(_))
+    ));
+}

@@ -1,0 +1,133 @@
+//! `mmcl train`: one continual-learning run from a preset, a TOML config and overrides;
+//! `--resume RUN_DIR` continues an interrupted run from its last finished task.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use mmcl_scheduler::{resume, train, RunOptions, RunResults};
+
+use crate::config::{resolve, ConfigSources};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML); missing keys come from the preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Base settings: paper, tiny, mini (default), small.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// seq, dom, gcil-uniform or gcil-longtail.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// sgd, joint, er or samm.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Replay buffer size (er, samm).
+    #[arg(long)]
+    pub buffer: Option<usize>,
+    /// audio-visual, audio or visual.
+    #[arg(long)]
+    pub modality: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Prepared cache folder (`mmcl prep` output).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// `cpu` or `cuda:N`.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Any config key, e.g. `--set train.batch_size=16 --set method.samm.align_on=features`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The run folder to create.
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["config", "preset", "out"])]
+    pub resume: Option<PathBuf>,
+    /// Print the resolved config and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let opts = RunOptions {
+        progress: !args.quiet,
+        ..RunOptions::default()
+    };
+    if let Some(dir) = &args.resume {
+        let r = resume(dir, &opts)?;
+        print_summary(&r);
+        return Ok(());
+    }
+    let mut shorthands = Vec::new();
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            shorthands.push((k.to_string(), v));
+        }
+    };
+    push("scenario", args.scenario.clone());
+    push(
+        "method.kind",
+        args.method.clone().map(|m| format!("\"{m}\"")),
+    );
+    push("method.buffer_size", args.buffer.map(|b| b.to_string()));
+    push(
+        "model.modality",
+        args.modality.clone().map(|m| format!("\"{m}\"")),
+    );
+    push("seed", args.seed.map(|s| s.to_string()));
+    push(
+        "cache",
+        args.cache
+            .as_ref()
+            .map(|c| format!("{:?}", c.display().to_string())),
+    );
+    push("train.epochs", args.epochs.map(|e| e.to_string()));
+    push("optim.lr", args.lr.map(|l| l.to_string()));
+    push("device", args.device.clone().map(|d| format!("\"{d}\"")));
+    let cfg = resolve(&ConfigSources {
+        preset: args.preset.clone(),
+        file: args.config.clone(),
+        shorthands,
+        sets: args.sets.clone(),
+    })?;
+    if args.dry_run {
+        print!("{}", toml::to_string_pretty(&cfg)?);
+        return Ok(());
+    }
+    let Some(out) = &args.out else {
+        bail!("--out RUN_DIR is required")
+    };
+    let r = train(&cfg, out, &opts)?;
+    print_summary(&r);
+    Ok(())
+}
+
+fn print_summary(r: &RunResults) {
+    for m in &r.modes {
+        let last = m.accuracy.last().map(|row| {
+            let v: Vec<f64> = row.iter().take(r.tasks.len()).flatten().copied().collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        });
+        println!(
+            "{} {} {} buf {} seed {} mode {}: final mean accuracy {:.2}%, final seen accuracy {:.2}%",
+            r.run.scenario,
+            r.run.method,
+            r.run.modality,
+            r.run.buffer_size,
+            r.run.seed,
+            m.mode,
+            last.unwrap_or(0.0),
+            m.seen_accuracy.last().copied().unwrap_or(0.0)
+        );
+    }
+}

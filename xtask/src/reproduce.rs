@@ -1,0 +1,373 @@
+//! `cargo xtask reproduce`: the paper's tables end to end, from data to `REPORT.md`.
+//!
+//! 1. Data: `--data synth` (default) generates the synthetic profile with `mmcl synth`;
+//!    `--data vggsound=MANIFEST` uses a manifest built by `mmcl manifest vggsound`.
+//! 2. `mmcl prep` builds the cache (it resumes and skips finished shards).
+//! 3. The grid: per scenario and seed, JOINT, SGD and ER (each with the audio-only,
+//!    visual-only and audio-visual network) and SAMM (audio-visual; its audio and visual
+//!    heads give its unimodal columns) at every buffer size. Each run is one
+//!    `mmcl train` into `runs/<profile>/<run name>`; finished runs are skipped and
+//!    unfinished ones resumed, so an interrupted reproduction continues where it stopped.
+//!    `--jobs N` runs N trainings at once, each on `cores / N` threads.
+//! 4. `mmcl report` writes `REPORT.md` (tables, plots, the paper's numbers) from the runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Data scale: tiny (CI smoke run), mini (default), small, or paper (VGGSound).
+    #[arg(long, default_value = "mini")]
+    pub profile: String,
+    /// `synth` (generated) or `vggsound=MANIFEST` (from `mmcl manifest vggsound`).
+    #[arg(long, default_value = "synth")]
+    pub data: String,
+    /// Seeds per configuration (seeds 0..N).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Comma-separated scenarios: seq, dom, gcil-uniform, gcil-longtail.
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Option<Vec<String>>,
+    /// Comma-separated buffer sizes for ER and SAMM.
+    #[arg(long, value_delimiter = ',')]
+    pub buffers: Option<Vec<usize>>,
+    /// Trainings run at once (default: 2 where there are at least 2 cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Epochs per task (default: the preset's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Where data, caches and runs go (default: the workspace root).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// The report to write (default: REPORT.md in the work dir, or REPORT-<profile>.md for
+    /// profiles other than mini).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Extra `--set key=value` for every run.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Device for training (`cpu` or `cuda:N`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Grid defaults per profile: (seeds, scenarios, buffers).
+fn defaults(profile: &str) -> (u64, Vec<&'static str>, Vec<usize>) {
+    match profile {
+        "tiny" => (1, vec!["seq", "dom"], vec![50]),
+        "mini" => (2, vec!["seq", "dom"], vec![200]),
+        "small" => (
+            3,
+            vec!["seq", "dom", "gcil-uniform", "gcil-longtail"],
+            vec![200, 500],
+        ),
+        _ => (
+            3,
+            vec!["seq", "dom", "gcil-uniform", "gcil-longtail"],
+            vec![500, 1000, 2000],
+        ),
+    }
+}
+
+/// One `mmcl train` of the grid.
+#[derive(Debug, Clone)]
+struct RunSpec {
+    scenario: String,
+    method: &'static str,
+    buffer: usize,
+    modality: &'static str,
+    seed: u64,
+}
+
+impl RunSpec {
+    /// Same naming as `ExperimentConfig::run_name`.
+    fn name(&self) -> String {
+        let buf = if self.buffer > 0 {
+            format!("-{}", self.buffer)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}-{}{}-{}-s{}",
+            self.scenario, self.method, buf, self.modality, self.seed
+        )
+    }
+}
+
+fn grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
+    let mut v = Vec::new();
+    for seed in 0..seeds {
+        for sc in scenarios {
+            for modality in ["audio-visual", "audio", "visual"] {
+                for method in ["joint", "sgd"] {
+                    v.push(RunSpec {
+                        scenario: sc.clone(),
+                        method,
+                        buffer: 0,
+                        modality,
+                        seed,
+                    });
+                }
+                for &b in buffers {
+                    v.push(RunSpec {
+                        scenario: sc.clone(),
+                        method: "er",
+                        buffer: b,
+                        modality,
+                        seed,
+                    });
+                }
+            }
+            for &b in buffers {
+                v.push(RunSpec {
+                    scenario: sc.clone(),
+                    method: "samm",
+                    buffer: b,
+                    modality: "audio-visual",
+                    seed,
+                });
+            }
+        }
+    }
+    v
+}
+
+fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn is_finished(run_dir: &Path) -> bool {
+    std::fs::read_to_string(run_dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("finished").and_then(|f| f.as_bool()))
+        .unwrap_or(false)
+}
+
+pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
+    let start = Instant::now();
+    let (def_seeds, def_scenarios, def_buffers) = defaults(&args.profile);
+    let seeds = args.seeds.unwrap_or(def_seeds);
+    let scenarios: Vec<String> = args
+        .scenarios
+        .clone()
+        .unwrap_or_else(|| def_scenarios.iter().map(|s| s.to_string()).collect());
+    let buffers = args.buffers.clone().unwrap_or(def_buffers);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(if cores >= 2 { 2 } else { 1 }).max(1);
+    let threads = (cores / jobs).max(1);
+    let work = args.work_dir.clone().unwrap_or_else(|| root.to_path_buf());
+    let report = args.report.clone().unwrap_or_else(|| {
+        work.join(if args.profile == "mini" {
+            "REPORT.md".to_string()
+        } else {
+            format!("REPORT-{}.md", args.profile)
+        })
+    });
+
+    // The binary, built once (same profile as tests, so artifacts are shared).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_checked(
+        Command::new(&cargo)
+            .current_dir(root)
+            .args(["build", "-p", "mmcl", "--bin", "mmcl"]),
+        "building mmcl",
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let mmcl = target.join("debug").join("mmcl");
+    let mmcl_cmd = || {
+        let mut c = Command::new(&mmcl);
+        c.current_dir(&work);
+        c
+    };
+
+    // 1-2. Data and cache.
+    let data_dir = work.join("data").join(&args.profile);
+    let (manifest, preset) = if args.data == "synth" {
+        let synth = data_dir.join("synth");
+        let manifest = synth.join("manifest.csv");
+        if !manifest.exists() {
+            eprintln!(
+                "== generating the synthetic {} profile into {}",
+                args.profile,
+                synth.display()
+            );
+            run_checked(
+                mmcl_cmd()
+                    .args(["synth", "--profile", &args.profile, "--out"])
+                    .arg(&synth),
+                "mmcl synth",
+            )?;
+        }
+        (manifest, args.profile.clone())
+    } else if let Some(m) = args.data.strip_prefix("vggsound=") {
+        (PathBuf::from(m), "paper".to_string())
+    } else {
+        bail!(
+            "--data must be `synth` or `vggsound=MANIFEST`, got {:?}",
+            args.data
+        );
+    };
+    let cache = data_dir.join("cache");
+    eprintln!("== preparing the cache {}", cache.display());
+    let mut prep = mmcl_cmd();
+    prep.args(["prep", "--manifest"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&cache);
+    if preset != "paper" {
+        prep.args(["--profile", &args.profile]);
+    }
+    run_checked(&mut prep, "mmcl prep")?;
+    let data_s = start.elapsed().as_secs_f64();
+
+    // 3. The grid.
+    let runs_dir = work.join("runs").join(&args.profile);
+    std::fs::create_dir_all(&runs_dir)
+        .with_context(|| format!("creating {}", runs_dir.display()))?;
+    let specs = grid(&scenarios, &buffers, seeds);
+    let todo: Vec<&RunSpec> = specs
+        .iter()
+        .filter(|s| !is_finished(&runs_dir.join(s.name())))
+        .collect();
+    eprintln!(
+        "== {} runs in the grid, {} to do ({} at a time, {} threads each)",
+        specs.len(),
+        todo.len(),
+        jobs,
+        threads
+    );
+    let mut pending = todo.into_iter();
+    let mut running: Vec<(String, std::process::Child)> = Vec::new();
+    let mut failures = Vec::new();
+    let mut done = 0usize;
+    loop {
+        while running.len() < jobs {
+            let Some(spec) = pending.next() else { break };
+            let dir = runs_dir.join(spec.name());
+            let mut c = mmcl_cmd();
+            c.env("RAYON_NUM_THREADS", threads.to_string())
+                .stdout(Stdio::null())
+                .arg("train");
+            if dir.join("config.toml").exists() {
+                c.arg("--resume").arg(&dir).arg("--quiet");
+            } else {
+                c.args([
+                    "--preset",
+                    &preset,
+                    "--scenario",
+                    &spec.scenario,
+                    "--method",
+                    spec.method,
+                ])
+                .args([
+                    "--modality",
+                    spec.modality,
+                    "--seed",
+                    &spec.seed.to_string(),
+                    "--device",
+                    &args.device,
+                ])
+                .arg("--cache")
+                .arg(&cache)
+                .arg("--out")
+                .arg(&dir)
+                .arg("--quiet");
+                if spec.buffer > 0 {
+                    c.args(["--buffer", &spec.buffer.to_string()]);
+                }
+                if let Some(e) = args.epochs {
+                    c.args(["--epochs", &e.to_string()]);
+                }
+                for s in &args.sets {
+                    c.args(["--set", s]);
+                }
+            }
+            let child = c
+                .spawn()
+                .with_context(|| format!("starting the run {}", spec.name()))?;
+            running.push((spec.name(), child));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].1.try_wait()? {
+                let (name, _) = running.remove(i);
+                done += 1;
+                if status.success() {
+                    eprintln!(
+                        "   [{:>6.0} s] finished {name}",
+                        start.elapsed().as_secs_f64()
+                    );
+                } else {
+                    eprintln!(
+                        "   [{:>6.0} s] FAILED {name} ({status}); see its log.txt",
+                        start.elapsed().as_secs_f64()
+                    );
+                    failures.push(name);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    let grid_s = start.elapsed().as_secs_f64() - data_s;
+
+    // 4. The report.
+    eprintln!("== writing {}", report.display());
+    run_checked(
+        mmcl_cmd()
+            .args(["report", "--runs"])
+            .arg(&runs_dir)
+            .arg("--out")
+            .arg(&report),
+        "mmcl report",
+    )?;
+    let total = start.elapsed().as_secs_f64();
+    let timings = serde_json::json!({
+        "profile": args.profile, "runs": specs.len(), "runs_trained_now": done, "jobs": jobs,
+        "threads_per_job": threads, "data_and_cache_s": data_s, "grid_s": grid_s, "total_s": total,
+    });
+    std::fs::write(
+        runs_dir.join("reproduce-timings.json"),
+        serde_json::to_string_pretty(&timings)?,
+    )?;
+    eprintln!(
+        "== done in {total:.0} s (data+cache {data_s:.0} s, grid {grid_s:.0} s): {}",
+        report.display()
+    );
+    if !failures.is_empty() {
+        bail!("{} runs failed: {}", failures.len(), failures.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_has_every_table_cell() {
+        let g = grid(&["seq".into(), "dom".into()], &[200], 2);
+        // Per scenario and seed: (joint, sgd, er) x 3 modalities + samm.
+        assert_eq!(g.len(), 2 * 2 * 10);
+        let names: std::collections::HashSet<String> = g.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), g.len());
+        assert!(names.contains("seq-samm-200-audio-visual-s1"));
+        assert!(names.contains("dom-joint-visual-s0"));
+    }
+}
