@@ -6,7 +6,6 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
-mod config;
 
 #[derive(Parser)]
 #[command(name = "mmcl", version, about = "Multimodal (audio + visual) continual learning: the MMCL benchmark and SAMM")]
@@ -17,16 +16,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train one continual-learning run (or resume one) into a run folder.
-    Train(cmd::train::TrainArgs),
-    /// Evaluate a run's last checkpoint on a prepared cache.
-    Eval(cmd::eval::EvalArgs),
     /// Inspect media preprocessing: spectrograms and frames, for comparison with your own tools.
     #[command(subcommand)]
     Media(cmd::media::MediaCommand),
-    /// Speed benchmarks (one JSON line each), e.g. the training step vs PyTorch.
+    /// Generate the synthetic MMCL-shaped dataset (real WAV/PNG files + manifest.csv).
+    Synth(cmd::synth::SynthArgs),
+    /// Build benchmark manifests from datasets you bring (VGGSound).
     #[command(subcommand)]
-    Bench(cmd::bench::BenchCommand),
+    Manifest(cmd::manifest::ManifestCommand),
     /// The audio-visual classifier: write an initialised checkpoint, run a forward pass.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
@@ -35,10 +32,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Train(a) => cmd::train::run(a),
-        Command::Eval(a) => cmd::eval::run(a),
         Command::Media(c) => cmd::media::run(c),
-        Command::Bench(c) => cmd::bench::run(c),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Manifest(c) => cmd::manifest::run(c),
         Command::Model(c) => cmd::model::run(c),
     }
 }
