@@ -237,6 +237,15 @@ impl AvNet {
         })
     }
 
+    /// An independent copy (own variables and statistics), e.g. a frozen snapshot or a
+    /// teacher. `clone()` instead shares the variables.
+    pub fn duplicate(&self) -> Result<Self> {
+        let net = Self::seeded(*self.config(), self.device(), 0)?;
+        let state: HashMap<String, Tensor> = self.state_tensors()?.into_iter().collect();
+        net.load_state_tensors(&state, Path::new("<in-memory copy>"))?;
+        Ok(net)
+    }
+
     /// Builds the network a checkpoint describes ([`infer_config`]) and loads it strictly.
     pub fn from_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let cfg = infer_config(path.as_ref())?;

@@ -334,3 +334,36 @@ fn bad_inputs_are_typed_errors() {
         Err(ModelError::Config(_))
     ));
 }
+
+#[test]
+fn duplicate_is_independent_and_clone_shares() {
+    let net = AvNet::seeded(small(), &Device::Cpu, 4).unwrap();
+    let (audio, video) = inputs(2);
+    net.forward_t(&audio, &video, true).unwrap();
+    let copy = net.duplicate().unwrap();
+    let shared = net.clone();
+    let same = |a: &AvNet, b: &AvNet| {
+        let x = a
+            .forward_t(&audio, &video, false)
+            .unwrap()
+            .av_logits
+            .to_vec2::<f32>()
+            .unwrap();
+        let y = b
+            .forward_t(&audio, &video, false)
+            .unwrap()
+            .av_logits
+            .to_vec2::<f32>()
+            .unwrap();
+        x == y
+    };
+    assert!(same(&net, &copy));
+    // Change the original's weights and statistics: the clone follows, the duplicate does not.
+    let (_, w) = &net.named_trainable_vars()[0];
+    w.set(&(w.as_tensor() * 1.5).unwrap()).unwrap();
+    net.forward_t(&audio, &video, true).unwrap();
+    assert!(same(&net, &shared));
+    assert!(!same(&net, &copy));
+    assert_eq!(copy.running_stats()[0].1.num_batches_tracked, 1);
+    assert_eq!(shared.running_stats()[0].1.num_batches_tracked, 2);
+}
