@@ -79,6 +79,41 @@ impl PrepOptions {
     }
 }
 
+/// Preparation hints a dataset may ship next to its manifest: `dataset.json` with a
+/// `loader_hints` object (written by `mmcl synth`), giving the clip length and rate of
+/// synthetic profiles. Real VGGSound manifests have none; the defaults are the reference's.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct DatasetHints {
+    pub sample_rate: u32,
+    pub clip_seconds: f64,
+    pub frames_per_clip: usize,
+    pub frame_size: u32,
+}
+
+/// Reads `dataset.json` next to `manifest` if there is one with `loader_hints`.
+pub fn dataset_hints(manifest: &Path) -> Result<Option<DatasetHints>> {
+    let path = manifest
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("dataset.json");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CacheError::io(&path, e)),
+    };
+    let bad = |reason: String| CacheError::Metadata {
+        path: path.clone(),
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    match value.get("loader_hints") {
+        None => Ok(None),
+        Some(h) => serde_json::from_value(h.clone())
+            .map(Some)
+            .map_err(|e| bad(format!("loader_hints: {e}"))),
+    }
+}
+
 /// Why a clip was skipped. The string form (`as_str`) is what reports count by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,9 +6,14 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod config;
 
 #[derive(Parser)]
-#[command(name = "mmcl", version, about = "Multimodal (audio + visual) continual learning: the MMCL benchmark and SAMM")]
+#[command(
+    name = "mmcl",
+    version,
+    about = "Multimodal (audio + visual) continual learning: the MMCL benchmark and SAMM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,6 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train one continual-learning run (or resume one) into a run folder.
+    Train(cmd::train::TrainArgs),
+    /// Evaluate a run's last checkpoint on a prepared cache.
+    Eval(cmd::eval::EvalArgs),
     /// Inspect media preprocessing: spectrograms and frames, for comparison with your own tools.
     #[command(subcommand)]
     Media(cmd::media::MediaCommand),
@@ -24,6 +33,11 @@ enum Command {
     /// Build benchmark manifests from datasets you bring (VGGSound).
     #[command(subcommand)]
     Manifest(cmd::manifest::ManifestCommand),
+    /// Decode a manifest's clips once into the preprocessing cache (safetensors shards).
+    Prep(cmd::prep::PrepArgs),
+    /// Speed benchmarks (one JSON line each), e.g. the training step vs PyTorch.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
     /// The audio-visual classifier: write an initialised checkpoint, run a forward pass.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
@@ -32,9 +46,13 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
         Command::Media(c) => cmd::media::run(c),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Manifest(c) => cmd::manifest::run(c),
+        Command::Prep(a) => cmd::prep::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
         Command::Model(c) => cmd::model::run(c),
     }
 }

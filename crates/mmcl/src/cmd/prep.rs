@@ -1,0 +1,101 @@
+//! `mmcl prep`: decode a manifest's clips once into the safetensors cache (see
+//! `mmcl_data::prep`).
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use mmcl_data::prep::{dataset_hints, prepare, PrepOptions};
+
+#[derive(Args)]
+pub struct PrepArgs {
+    /// The manifest (CSV) to prepare.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Cache folder to create, or to resume when an earlier run was interrupted.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Decoding threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+    /// Stored frame size: frames whose shorter side is larger are downscaled to it (never
+    /// upscaled); 0 keeps the native size. 256 leaves room for RandomResizedCrop to 224.
+    #[arg(long, default_value_t = 256)]
+    pub frame_size: u32,
+    /// Target audio sample rate (default: the dataset's `dataset.json` hint, else 16000).
+    #[arg(long)]
+    pub sample_rate: Option<u32>,
+    /// Stored clip length in seconds; shorter clips are tiled (default: hint, else 10).
+    #[arg(long)]
+    pub clip_seconds: Option<f64>,
+    /// Minimum frames for a clip to be usable = frames per clip T (default: hint, else 4).
+    #[arg(long)]
+    pub min_frames: Option<usize>,
+    /// Manifest rows per shard.
+    #[arg(long, default_value_t = 64)]
+    pub shard_clips: usize,
+    /// Frames per second taken from video files (manifests with MP4 instead of frames).
+    #[arg(long, default_value_t = 1.0)]
+    pub video_fps: f64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(a: PrepArgs) -> anyhow::Result<()> {
+    let hints = dataset_hints(&a.manifest)?;
+    if let Some(h) = &hints {
+        eprintln!(
+            "dataset.json hints: {} Hz, {} s clips, {} frames per clip",
+            h.sample_rate, h.clip_seconds, h.frames_per_clip
+        );
+    }
+    let defaults = PrepOptions::default();
+    let opts = PrepOptions {
+        sample_rate: a
+            .sample_rate
+            .or(hints.map(|h| h.sample_rate))
+            .unwrap_or(defaults.sample_rate),
+        clip_seconds: a
+            .clip_seconds
+            .or(hints.map(|h| h.clip_seconds))
+            .unwrap_or(defaults.clip_seconds),
+        frame_size: a.frame_size,
+        min_frames: a
+            .min_frames
+            .or(hints.map(|h| h.frames_per_clip))
+            .unwrap_or(defaults.min_frames),
+        shard_clips: a.shard_clips,
+        video_fps: a.video_fps,
+        jobs: a.jobs,
+        progress: !a.quiet,
+    };
+    let report = prepare(&a.manifest, &a.out, &opts).with_context(|| {
+        format!(
+            "preparing {} into {}",
+            a.manifest.display(),
+            a.out.display()
+        )
+    })?;
+    println!(
+        "{}: {} of {} clips usable, {} skipped; {} shards written, {} reused; {:.1} clips/s; {:.1} MB; {:.1} s",
+        report.cache.display(),
+        report.usable,
+        report.rows,
+        report.skipped,
+        report.shards_written,
+        report.shards_reused,
+        report.clips_per_second,
+        report.bytes as f64 / 1e6,
+        report.seconds
+    );
+    for (reason, n) in &report.skipped_by_reason {
+        println!("  skipped {n} clips: {reason}");
+    }
+    if report.skipped > 0 {
+        println!(
+            "  every skipped clip and its reason: {}",
+            report.cache.join("report.json").display()
+        );
+    }
+    Ok(())
+}
