@@ -1,0 +1,85 @@
+//! Bad input gives typed errors, never panics; small behavioural checks.
+
+use candle_core::{Device, Tensor};
+use mmcl_losses::*;
+
+fn logits() -> Tensor {
+    Tensor::new(&[[1.0f32, 2.0, 0.5], [0.1, -1.0, 3.0]], &Device::Cpu).unwrap()
+}
+
+#[test]
+fn label_out_of_range_is_reported() {
+    let y = Tensor::new(&[0u32, 3], &Device::Cpu).unwrap();
+    match cross_entropy(&logits(), &y) {
+        Err(LossError::LabelOutOfRange {
+            label: 3,
+            index: 1,
+            classes: 3,
+            ..
+        }) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_label_dtype_and_shape_are_reported() {
+    let y = Tensor::new(&[0i64, 1], &Device::Cpu).unwrap();
+    assert!(matches!(
+        cross_entropy(&logits(), &y),
+        Err(LossError::LabelDtype { .. })
+    ));
+    let y = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
+    assert!(matches!(
+        cross_entropy(&logits(), &y),
+        Err(LossError::Shape { .. })
+    ));
+    let other = Tensor::zeros((2, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+    assert!(matches!(
+        consistency_mse(&logits(), &other),
+        Err(LossError::Shape { .. })
+    ));
+    assert!(matches!(
+        smooth_l1(&logits(), &logits(), 0.0),
+        Err(LossError::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn rkd_needs_two_distinct_samples() {
+    let one = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
+    assert!(rkd_distance(&one, &one, RkdMean::Exclusive).is_err());
+    let empty = Tensor::zeros((0, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+    assert!(matches!(
+        rkd_distance(&empty, &empty, RkdMean::Inclusive),
+        Err(LossError::Empty { .. })
+    ));
+}
+
+#[test]
+fn ece_rejects_mismatched_lengths_and_is_zero_when_calibrated() {
+    assert!(ece_from_confidences(&[0.5], &[true, false], 15).is_err());
+    assert!(ece_from_confidences(&[], &[], 15).is_err());
+    // Confidence 1 and always right, confidence 0.5 and right half the time: perfectly calibrated.
+    let e = ece_from_confidences(&[1.0, 1.0, 0.5, 0.5], &[true, true, true, false], 15).unwrap();
+    assert!(e.abs() < 1e-12);
+    let e = ece_from_confidences(&[0.9, 0.9], &[false, false], 15).unwrap();
+    assert!((e - 0.9).abs() < 1e-6);
+}
+
+#[test]
+fn temperature_hits_bound_when_everything_is_right() {
+    let y = Tensor::new(&[1u32, 2], &Device::Cpu).unwrap();
+    let t = fit_temperature(&logits(), &y).unwrap();
+    assert!(
+        (t - 0.01).abs() < 1e-6,
+        "separable data: NLL falls as T -> 0, got {t}"
+    );
+}
+
+#[test]
+fn ensemble_rejects_bad_temperature() {
+    let h = HeadLogits::new(logits(), logits(), logits()).unwrap();
+    assert!(calibrated_ensemble(&h, HeadTemperatures([1.0, 0.0, 1.0])).is_err());
+    let out = calibrated_ensemble(&h, HeadTemperatures::default()).unwrap();
+    assert_eq!(out.dims(), &[2, 3]);
+}
