@@ -33,6 +33,7 @@ mod fusion;
 mod init;
 mod layers;
 mod ops;
+pub mod optim;
 mod resnet;
 
 pub use avnet::{AvNet, AvNetConfig, AvOutput};
