@@ -9,6 +9,9 @@ names are the reference's): two ResNet-18 encoders `audio_net` / `visual_net` an
 Subcommands:
   fixtures [--out DIR]          write the small golden fixtures the Rust tests read
                                 (default crates/mmcl-model/tests/fixtures)
+  step-fixture --out-dir DIR   the same fixture at any size (default width 8, 129x626 audio,
+                                2 frames of 64x64, batch 4), for the ignored `golden_external`
+                                Rust test (MMCL_GOLDEN_DIR=DIR MMCL_GOLDEN_NAME=case)
   check-load CKPT               load an mmcl checkpoint into PyTorch with strict=True
   make-checkpoint --out-dir DIR write a PyTorch checkpoint (random weights, trained-mode BN
                                 statistics), an input file and the float64 eval-mode logits
@@ -151,11 +154,11 @@ def infer(sd, modality=None):
     return width, classes, "film", modality
 
 
-def write_fixture(out_dir, name, width, classes, fusion, modality, seed):
+def write_fixture(out_dir, name, width, classes, fusion, modality, seed,
+                  batch=3, fbins=33, tframes=63, frames=2, height=23, width_px=29):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    batch, frames = 3, 2
-    audio_shape, video_shape = (batch, 1, 33, 63), (batch, 3, frames, 23, 29)
+    audio_shape, video_shape = (batch, 1, fbins, tframes), (batch, 3, frames, height, width_px)
     net = AVNet(width, classes, fusion, modality)
     reference_init(net)
     randomise_bn(net, gen)
@@ -200,6 +203,13 @@ def cmd_fixtures(args):
     write_fixture(args.out, "sum", 2, 5, "sum", "audio-visual", 3)
     write_fixture(args.out, "concat", 2, 5, "concat", "audio-visual", 4)
     write_fixture(args.out, "audio_only", 2, 5, "film", "audio", 5)
+
+
+def cmd_step_fixture(args):
+    """A fixture of any size, for one-off checks beyond the committed ones (see golden.rs)."""
+    os.makedirs(args.out_dir, exist_ok=True)
+    write_fixture(args.out_dir, args.name, args.width, args.classes, args.fusion, "audio-visual", args.seed,
+                  args.batch, args.fbins, args.tframes, args.frames, args.side, args.side)
 
 
 def cmd_check_load(args):
@@ -253,6 +263,18 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fixtures")
     f.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "../../crates/mmcl-model/tests/fixtures"))
+    s = sub.add_parser("step-fixture")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--name", default="case")
+    s.add_argument("--width", type=int, default=8)
+    s.add_argument("--classes", type=int, default=100)
+    s.add_argument("--fusion", default="film", choices=("film", "sum", "concat", "gated"))
+    s.add_argument("--batch", type=int, default=4)
+    s.add_argument("--frames", type=int, default=2)
+    s.add_argument("--side", type=int, default=64)
+    s.add_argument("--fbins", type=int, default=129)
+    s.add_argument("--tframes", type=int, default=626)
+    s.add_argument("--seed", type=int, default=0)
     c = sub.add_parser("check-load")
     c.add_argument("ckpt")
     c.add_argument("--modality", choices=("audio", "visual"))
@@ -272,7 +294,7 @@ def main():
     k.add_argument("expected")
     k.add_argument("--tol", type=float, default=1e-4)
     args = p.parse_args()
-    {"fixtures": cmd_fixtures, "check-load": cmd_check_load, "make-checkpoint": cmd_make_checkpoint,
+    {"fixtures": cmd_fixtures, "step-fixture": cmd_step_fixture, "check-load": cmd_check_load, "make-checkpoint": cmd_make_checkpoint,
      "compare": cmd_compare}[args.cmd](args)
 
 
