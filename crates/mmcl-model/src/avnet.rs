@@ -1,7 +1,7 @@
 //! The audio-visual classifier: two ResNet-18 encoders, a fusion module, three heads.
 use std::sync::{Arc, Mutex};
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::ModuleT;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -151,6 +151,9 @@ impl AvNet {
     /// Forward pass. `audio` f32 [B, 1, F, T]; `video` f32 [B, 3, T, H, W].
     /// `train = true` uses batch statistics in BatchNorm and updates the running statistics
     /// (like `model.train()` in PyTorch); `false` is eval mode.
+    ///
+    /// Both encoders always run, also for unimodal networks (whose fused head reads one of
+    /// them), so all three heads' logits are always available.
     pub fn forward_t(&self, audio: &Tensor, video: &Tensor, train: bool) -> Result<AvOutput> {
         let (b, c, _, _) = audio.dims4().map_err(|_| {
             bad(
@@ -182,6 +185,12 @@ impl AvNet {
                 format!("batch {bv} differs from the audio batch {b}"),
             ));
         }
+        for (name, x) in [("audio", audio), ("video", video)] {
+            if x.dtype() != DType::F32 {
+                return Err(bad(name, format!("expected f32, got {:?}", x.dtype())));
+            }
+        }
+        let audio = &audio.contiguous()?;
         let d = self.cfg.feature_dim();
         let a_feat = self.audio_net.forward_t(audio, train)?.mean((2, 3))?;
         let frames = video

@@ -320,6 +320,34 @@ fn bad_inputs_are_typed_errors() {
         net.forward_t(&audio, &audio, false),
         Err(ModelError::BadInput { name: "video", .. })
     ));
+    let half = audio.to_dtype(DType::F16).unwrap();
+    assert!(matches!(
+        net.forward_t(&half, &video, false),
+        Err(ModelError::BadInput { name: "audio", .. })
+    ));
+    // Non-contiguous inputs are fine.
+    let t = audio
+        .transpose(2, 3)
+        .unwrap()
+        .contiguous()
+        .unwrap()
+        .transpose(2, 3)
+        .unwrap();
+    assert!(!t.is_contiguous());
+    let x = net
+        .forward_t(&t, &video, false)
+        .unwrap()
+        .av_logits
+        .to_vec2::<f32>()
+        .unwrap();
+    assert_eq!(
+        x,
+        net.forward_t(&audio, &video, false)
+            .unwrap()
+            .av_logits
+            .to_vec2::<f32>()
+            .unwrap()
+    );
     let (a1, _) = inputs(1);
     assert!(matches!(
         net.forward_t(&a1, &video, false),
