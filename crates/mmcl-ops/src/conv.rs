@@ -15,7 +15,10 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::profile::{timed, OpClass};
-use crate::util::{dims4, f32_slice, gemm_rm, put_scratch, take_scratch, threads, Mat, SendPtr};
+use crate::util::{
+    dims4, f32_slice, gemm_cm, gemm_cm_acc, gemm_rm, put_scratch, take_scratch, threads, Mat,
+    SendPtr,
+};
 use crate::OpsError;
 
 /// Stride and zero padding (same on both axes) of a [`conv2d`].
@@ -112,20 +115,22 @@ impl Geom {
     pub fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
     }
-    /// Output indices `lo..hi` along one axis whose input index `o * s + k - pad` is in range.
-    fn valid_range(&self, k_off: usize, in_len: usize, out_len: usize) -> (usize, usize) {
-        let s = self.stride;
-        let lo = if self.pad > k_off {
-            (self.pad - k_off).div_ceil(s)
-        } else {
-            0
-        };
-        let hi = if in_len + self.pad > k_off {
-            ((in_len - 1 + self.pad - k_off) / s + 1).min(out_len)
-        } else {
-            0
-        };
-        (lo.min(hi), hi)
+}
+
+/// Copies one sample [C, H, W] into a zero-bordered [C, H + 2p, W + 2p] buffer, so that
+/// im2col and col2im need no bounds logic per row.
+fn pad_sample(x: &[f32], g: &Geom, xp: &mut [f32]) {
+    let (hp, wp, p) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.pad);
+    for c in 0..g.cin {
+        let dst = &mut xp[c * hp * wp..(c + 1) * hp * wp];
+        dst[..p * wp].fill(0.0);
+        dst[(p + g.h) * wp..].fill(0.0);
+        for ih in 0..g.h {
+            let row = &mut dst[(ih + p) * wp..(ih + p + 1) * wp];
+            row[..p].fill(0.0);
+            row[p + g.w..].fill(0.0);
+            row[p..p + g.w].copy_from_slice(&x[(c * g.h + ih) * g.w..(c * g.h + ih + 1) * g.w]);
+        }
     }
 }
 
@@ -133,30 +138,79 @@ impl Geom {
 /// dimension `ld`: `col[(c*kh+ki)*kw+kj][off + oh*OW+ow] = x[c][oh*s+ki-pad][ow*s+kj-pad]`
 /// (0 outside the input).
 pub(crate) fn im2col(x: &[f32], g: &Geom, col: &mut [f32], ld: usize, off: usize) {
-    let (p, s) = (g.p(), g.stride);
+    let (hp, wp, s, ow) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.stride, g.ow);
+    let mut padded = if g.pad > 0 {
+        take_scratch(g.cin * hp * wp)
+    } else {
+        Vec::new()
+    };
+    let xp: &[f32] = if g.pad > 0 {
+        pad_sample(x, g, &mut padded);
+        &padded[..g.cin * hp * wp]
+    } else {
+        &x[..g.in_len()]
+    };
+    assert!(col.len() >= (g.k() - 1) * ld + off + g.p());
     for c in 0..g.cin {
-        let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ki in 0..g.kh {
-            let (oh_lo, oh_hi) = g.valid_range(ki, g.h, g.oh);
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * ld + off..row * ld + off + p];
-                let (ow_lo, ow_hi) = g.valid_range(kj, g.w, g.ow);
-                dst[..oh_lo * g.ow].fill(0.0);
-                dst[oh_hi * g.ow..].fill(0.0);
-                for oh in oh_lo..oh_hi {
-                    let ih = oh * s + ki - g.pad;
-                    let src = &xc[ih * g.w..(ih + 1) * g.w];
-                    let d = &mut dst[oh * g.ow..(oh + 1) * g.ow];
-                    d[..ow_lo].fill(0.0);
-                    d[ow_hi..].fill(0.0);
-                    if ow_lo < ow_hi {
-                        let iw0 = ow_lo * s + kj - g.pad;
+                for oh in 0..g.oh {
+                    let src0 = (c * hp + oh * s + ki) * wp + kj;
+                    let dst0 = row * ld + off + oh * ow;
+                    // In bounds: oh*s + ki < hp and (ow-1)*s + kj < wp by the output-size formula.
+                    let src = &xp[src0..src0 + (ow - 1) * s + 1];
+                    let dst = &mut col[dst0..dst0 + ow];
+                    if s == 1 {
+                        dst.copy_from_slice(src);
+                    } else {
+                        for (o, d) in dst.iter_mut().enumerate() {
+                            // SAFETY: o * s <= (ow - 1) * s < src.len().
+                            *d = unsafe { *src.get_unchecked(o * s) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if g.pad > 0 {
+        put_scratch(padded);
+    }
+}
+
+/// col2im of one sample, the adjoint of [`im2col`] (same `ld`, `off`): `dx` is overwritten.
+pub(crate) fn col2im(col: &[f32], g: &Geom, dx: &mut [f32], ld: usize, off: usize) {
+    let (hp, wp, s, ow) = (g.h + 2 * g.pad, g.w + 2 * g.pad, g.stride, g.ow);
+    let mut padded = if g.pad > 0 {
+        take_scratch(g.cin * hp * wp)
+    } else {
+        Vec::new()
+    };
+    {
+        let xp: &mut [f32] = if g.pad > 0 {
+            &mut padded[..g.cin * hp * wp]
+        } else {
+            &mut dx[..g.in_len()]
+        };
+        xp.fill(0.0);
+        assert!(col.len() >= (g.k() - 1) * ld + off + g.p());
+        for c in 0..g.cin {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    let row = (c * g.kh + ki) * g.kw + kj;
+                    for oh in 0..g.oh {
+                        let dst0 = (c * hp + oh * s + ki) * wp + kj;
+                        let src0 = row * ld + off + oh * ow;
+                        let dst = &mut xp[dst0..dst0 + (ow - 1) * s + 1];
+                        let src = &col[src0..src0 + ow];
                         if s == 1 {
-                            d[ow_lo..ow_hi].copy_from_slice(&src[iw0..iw0 + (ow_hi - ow_lo)]);
+                            for (d, v) in dst.iter_mut().zip(src) {
+                                *d += *v;
+                            }
                         } else {
-                            for (o, v) in d[ow_lo..ow_hi].iter_mut().enumerate() {
-                                *v = src[iw0 + o * s];
+                            for (o, v) in src.iter().enumerate() {
+                                // SAFETY: o * s <= (ow - 1) * s < dst.len().
+                                unsafe { *dst.get_unchecked_mut(o * s) += *v };
                             }
                         }
                     }
@@ -164,40 +218,16 @@ pub(crate) fn im2col(x: &[f32], g: &Geom, col: &mut [f32], ld: usize, off: usize
             }
         }
     }
-}
-
-/// col2im of one sample, the adjoint of [`im2col`] (same `ld`, `off`): `dx` is overwritten.
-pub(crate) fn col2im(col: &[f32], g: &Geom, dx: &mut [f32], ld: usize, off: usize) {
-    let (p, s) = (g.p(), g.stride);
-    dx.fill(0.0);
-    for c in 0..g.cin {
-        let xc = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ki in 0..g.kh {
-            let (oh_lo, oh_hi) = g.valid_range(ki, g.h, g.oh);
-            for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &col[row * ld + off..row * ld + off + p];
-                let (ow_lo, ow_hi) = g.valid_range(kj, g.w, g.ow);
-                if ow_lo >= ow_hi {
-                    continue;
-                }
-                for oh in oh_lo..oh_hi {
-                    let ih = oh * s + ki - g.pad;
-                    let d = &mut xc[ih * g.w..(ih + 1) * g.w];
-                    let sr = &src[oh * g.ow + ow_lo..oh * g.ow + ow_hi];
-                    let iw0 = ow_lo * s + kj - g.pad;
-                    if s == 1 {
-                        for (a, b) in d[iw0..iw0 + sr.len()].iter_mut().zip(sr) {
-                            *a += *b;
-                        }
-                    } else {
-                        for (o, b) in sr.iter().enumerate() {
-                            d[iw0 + o * s] += *b;
-                        }
-                    }
-                }
+    if g.pad > 0 {
+        let p = g.pad;
+        for c in 0..g.cin {
+            for ih in 0..g.h {
+                let src0 = (c * hp + ih + p) * wp + p;
+                dx[(c * g.h + ih) * g.w..(c * g.h + ih + 1) * g.w]
+                    .copy_from_slice(&padded[src0..src0 + g.w]);
             }
         }
+        put_scratch(padded);
     }
 }
 
@@ -279,6 +309,44 @@ fn scatter_cols(src: &[f32], c: usize, p: usize, nr: usize, dst: &mut [f32]) {
     }
 }
 
+/// Transposes row-major `src` [rows, cols] into `dst` [cols, rows], in cache blocks.
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const B: usize = 32;
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+/// Samples `r` of a [N, C, P] tensor as a row-major [len(r) * P, C] matrix (pixels major).
+fn gather_rows(src: &[f32], c: usize, p: usize, r: std::ops::Range<usize>, dst: &mut [f32]) {
+    for (j, i) in r.enumerate() {
+        transpose(
+            &src[i * c * p..(i + 1) * c * p],
+            c,
+            p,
+            &mut dst[j * p * c..(j + 1) * p * c],
+        );
+    }
+}
+
+/// The inverse of [`gather_rows`]: `dst` holds the samples of `r` only ([len(r), C, P]).
+fn scatter_rows(src: &[f32], c: usize, p: usize, nr: usize, dst: &mut [f32]) {
+    for j in 0..nr {
+        transpose(
+            &src[j * p * c..(j + 1) * p * c],
+            p,
+            c,
+            &mut dst[j * c * p..(j + 1) * c * p],
+        );
+    }
+}
+
 /// The im2col matrix [K, len(r) * P] of samples `r` (borrowed directly for a single
 /// pointwise sample).
 fn cols_of<'a>(
@@ -313,46 +381,41 @@ unsafe fn samples_mut<'a>(base: SendPtr, len: usize, r: std::ops::Range<usize>) 
 }
 
 /// Forward pass on CPU: `y[n] = W[cout x K] * im2col(x[n])`, samples batched per GEMM.
+///
+/// The GEMM writes `Y^T` [chunk * P, Cout] from `W^T` and the im2col matrix: gemm packs
+/// those layouts with contiguous loads (a row-major `Y` made it gather strided values,
+/// 1.3-2x slower for narrow layers; see `examples/gemm_probe.rs`).
 pub(crate) fn conv_fwd_cpu(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0f32; g.n * g.out_len()];
     let yp = SendPtr(y.as_mut_ptr());
+    let mut wt = vec![0f32; w.len()];
+    transpose(w, g.cout, k, &mut wt);
+    let wt = &wt;
     let plan = Plan::new(g);
     plan.run(|_, group, par| {
         let mut col = take_scratch(0);
         let mut tmp = take_scratch(0);
         for r in plan.chunks(group) {
             let nr = r.len();
+            let ld = nr * p;
             // SAFETY: groups and their chunks are disjoint sample ranges.
             let yr = unsafe { samples_mut(yp, g.out_len(), r.clone()) };
             let cols = cols_of(x, g, r, &mut col);
-            if nr == 1 {
-                gemm_rm(
-                    g.cout,
-                    p,
-                    k,
-                    yr,
-                    false,
-                    Mat::row_major(w, k),
-                    Mat::row_major(cols, p),
-                    par,
-                );
-            } else {
-                if tmp.len() < g.cout * nr * p {
-                    tmp.resize(g.cout * nr * p, 0.0);
-                }
-                gemm_rm(
-                    g.cout,
-                    nr * p,
-                    k,
-                    &mut tmp,
-                    false,
-                    Mat::row_major(w, k),
-                    Mat::row_major(cols, nr * p),
-                    par,
-                );
-                scatter_cols(&tmp, g.cout, p, nr, yr);
+            if tmp.len() < g.cout * ld {
+                tmp.resize(g.cout * ld, 0.0);
             }
+            // Y^T [ld, cout] (column-major Y) = col^T * W^T.
+            gemm_cm(
+                g.cout,
+                ld,
+                k,
+                &mut tmp,
+                Mat::transposed(wt, g.cout),
+                Mat::row_major(cols, ld),
+                par,
+            );
+            scatter_rows(&tmp, g.cout, p, nr, yr);
         }
         put_scratch(col);
         put_scratch(tmp);
@@ -430,7 +493,10 @@ pub(crate) fn conv_bwd_input_cpu(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
 }
 
 /// Gradient w.r.t. the weight on CPU: `dW = sum_n dy[n] * im2col(x[n])^T`, one GEMM of depth
-/// `chunk * P` per chunk, one accumulator per group.
+/// `chunk * P` per chunk, one accumulator per group. Computed as
+/// `dW^T [K, Cout] = col [K, ld] * dY^T [ld, Cout]` with column-major output: the layouts gemm
+/// packs fastest (the row-major form packed the im2col matrix with strided loads, ~7x slower
+/// for narrow layers).
 pub(crate) fn conv_bwd_weight_cpu(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let wlen = g.cout * k;
@@ -438,36 +504,31 @@ pub(crate) fn conv_bwd_weight_cpu(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
     let mut accs = vec![0f32; wlen * plan.groups.len()];
     let ap = SendPtr(accs.as_mut_ptr());
     plan.run(|gi, group, par| {
-        // SAFETY: each group owns its accumulator.
+        // SAFETY: each group owns its accumulator (holding dW column-major = dW^T row-major).
         let acc = unsafe { samples_mut(ap, wlen, gi..gi + 1) };
         let mut col = take_scratch(0);
-        let mut dyg = take_scratch(0);
+        let mut dyt = take_scratch(0);
         for (ci, r) in plan.chunks(group).enumerate() {
-            let nr = r.len();
-            let ld = nr * p;
-            let dys: &[f32] = if nr == 1 {
-                &dy[r.start * g.out_len()..(r.start + 1) * g.out_len()]
-            } else {
-                if dyg.len() < g.cout * ld {
-                    dyg.resize(g.cout * ld, 0.0);
-                }
-                gather_cols(dy, g.cout, p, r.clone(), &mut dyg);
-                &dyg[..g.cout * ld]
-            };
+            let ld = r.len() * p;
+            if dyt.len() < g.cout * ld {
+                dyt.resize(g.cout * ld, 0.0);
+            }
+            gather_rows(dy, g.cout, p, r.clone(), &mut dyt);
             let cols = cols_of(x, g, r, &mut col);
-            gemm_rm(
+            // dW (col-major, = dW^T row-major) [cout x K] = dY [cout x ld] * col^T [ld x K].
+            gemm_cm_acc(
                 g.cout,
                 k,
                 ld,
                 acc,
                 ci > 0,
-                Mat::row_major(dys, ld),
+                Mat::transposed(&dyt, g.cout),
                 Mat::transposed(cols, ld),
                 par,
             );
         }
         put_scratch(col);
-        put_scratch(dyg);
+        put_scratch(dyt);
     });
     let (first, rest) = accs.split_at_mut(wlen);
     for r in rest.chunks(wlen) {
@@ -475,8 +536,9 @@ pub(crate) fn conv_bwd_weight_cpu(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
             *a += *b;
         }
     }
-    accs.truncate(wlen);
-    accs
+    let mut dw = vec![0f32; wlen];
+    transpose(&accs[..wlen], k, g.cout, &mut dw);
+    dw
 }
 
 /// conv2d forward as a candle custom op (arg 1 = input, arg 2 = weight).

@@ -166,6 +166,72 @@ pub(crate) fn gemm_rm(
     }
 }
 
+/// Like [`gemm_rm`] but `dst` [m x n] is column-major (element (i, j) at `j * m + i`).
+pub(crate) fn gemm_cm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    lhs: Mat,
+    rhs: Mat,
+    par: bool,
+) {
+    gemm_cm_acc(m, n, k, dst, false, lhs, rhs, par)
+}
+
+/// [`gemm_cm`], optionally accumulating into `dst`.
+#[allow(clippy::too_many_arguments)] // mirrors the BLAS signature
+pub(crate) fn gemm_cm_acc(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: Mat,
+    rhs: Mat,
+    par: bool,
+) {
+    assert!(dst.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let parallelism = if par {
+        gemm::Parallelism::Rayon(threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: as in `gemm_rm`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            m as isize,
+            1,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
 /// A raw pointer that may be shared across rayon tasks writing disjoint regions.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr(pub *mut f32);
