@@ -148,6 +148,20 @@ impl AvNet {
         &self.buffers
     }
 
+    /// Eval-mode forward for inference: like `forward_t(audio, video, false)` but every
+    /// output is detached, so no autograd graph (and none of the activations it references)
+    /// outlives the call. Use this when only the values are needed.
+    pub fn predict(&self, audio: &Tensor, video: &Tensor) -> Result<AvOutput> {
+        let out = self.forward_t(audio, video, false)?;
+        Ok(AvOutput {
+            a_logits: out.a_logits.detach(),
+            v_logits: out.v_logits.detach(),
+            av_logits: out.av_logits.detach(),
+            a_feat: out.a_feat.detach(),
+            v_feat: out.v_feat.detach(),
+        })
+    }
+
     /// Forward pass. `audio` f32 [B, 1, F, T]; `video` f32 [B, 3, T, H, W].
     /// `train = true` uses batch statistics in BatchNorm and updates the running statistics
     /// (like `model.train()` in PyTorch); `false` is eval mode.

@@ -196,6 +196,10 @@ fn eval_forward_is_per_sample() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(diff < 1e-5, "{diff}");
+    // predict: same values, no autograd graph kept alive.
+    let p = net.predict(&audio, &video).unwrap().av_logits;
+    assert_eq!(p.to_vec2::<f32>().unwrap(), all.to_vec2::<f32>().unwrap());
+    assert!(all.track_op() && !p.track_op());
 }
 
 #[test]

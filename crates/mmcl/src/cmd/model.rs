@@ -192,11 +192,7 @@ fn forward_batched(
     let (mut a, mut v, mut av) = (vec![], vec![], vec![]);
     for start in (0..b).step_by(batch_size) {
         let n = batch_size.min(b - start);
-        let out = net.forward_t(
-            &audio.narrow(0, start, n)?,
-            &video.narrow(0, start, n)?,
-            false,
-        )?;
+        let out = net.predict(&audio.narrow(0, start, n)?, &video.narrow(0, start, n)?)?;
         a.push(out.a_logits);
         v.push(out.v_logits);
         av.push(out.av_logits);
