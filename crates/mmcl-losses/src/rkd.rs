@@ -76,10 +76,9 @@ pub fn distance_potential(x: &Tensor, mean: RkdMean) -> Result<Tensor> {
         .sum_all()?
         .to_scalar::<f64>()?;
     if count == 0.0 {
-        return Err(LossError::InvalidArgument {
-            what: "rkd distance",
-            reason: format!("no positive distances among {n} samples (need at least 2)"),
-        });
+        // Exclusive mean of a single sample: no pairs, nothing to align (torch would give NaN;
+        // a 1-sample batch must not poison training).
+        return Ok(d);
     }
     let mu = (d.sum_all()? / count)?;
     let mu = match mean {

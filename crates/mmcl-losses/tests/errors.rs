@@ -45,9 +45,15 @@ fn wrong_label_dtype_and_shape_are_reported() {
 }
 
 #[test]
-fn rkd_needs_two_distinct_samples() {
+fn rkd_of_one_sample_is_zero_and_empty_is_an_error() {
     let one = Tensor::new(&[[1.0f32, 2.0]], &Device::Cpu).unwrap();
-    assert!(rkd_distance(&one, &one, RkdMean::Exclusive).is_err());
+    for mean in [RkdMean::Exclusive, RkdMean::Inclusive] {
+        let loss = rkd_distance(&one, &one, mean)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(loss, 0.0, "a single sample has no relations to align");
+    }
     let empty = Tensor::zeros((0, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
     assert!(matches!(
         rkd_distance(&empty, &empty, RkdMean::Inclusive),
