@@ -5,9 +5,9 @@
 //! divided by its mean; the loss is SmoothL1 (beta 1, mean over all `N^2` entries) between the
 //! student's and the teacher's potentials. The teacher is always detached (the `sg(.)` of SAMM).
 //!
-//! Squared distances are computed from explicit differences `sum_c (x_jc - x_ic)^2` rather than
-//! the reference's `|x_i|^2 + |x_j|^2 - 2 x_i.x_j`: equal in exact arithmetic, but the diagonal is
-//! exactly 0 here (clamped, so no gradient), where the Gram form leaves f32 rounding noise.
+//! Squared distances use the reference's `|x_i|^2 + |x_j|^2 - 2 x_i.x_j` (one matmul) with the
+//! diagonal, 0 in exact arithmetic, set to exactly 0 before the clamp: the reference leaves f32
+//! rounding noise there, which can pass the clamp and leak a (meaningless) gradient.
 
 use candle_core::{DType, Tensor};
 
@@ -55,9 +55,13 @@ pub fn l2_normalize_last(x: &Tensor) -> Result<Tensor> {
 
 /// Pairwise Euclidean distances `[N, N]` of the rows of `x` `[N, D]`, `sqrt(clamp(., 1e-12))`.
 pub fn pairwise_distance(x: &Tensor) -> Result<Tensor> {
-    let diff = x.unsqueeze(0)?.broadcast_sub(&x.unsqueeze(1)?)?;
-    let sq = diff.sqr()?.sum(2)?;
-    Ok(clamp_min(&sq, 1e-12)?.sqrt()?)
+    let n = x.dim(0)?;
+    let sq_norm = x.sqr()?.sum_keepdim(1)?; // [N, 1]
+    let gram = x.matmul(&x.t()?)?;
+    let sq = sq_norm.broadcast_add(&sq_norm.t()?)?.sub(&(gram * 2.0)?)?;
+    // The diagonal is 0 in exact arithmetic; zero it so rounding cannot leak a gradient.
+    let off_diagonal = Tensor::eye(n, x.dtype(), x.device())?.affine(-1.0, 1.0)?;
+    Ok(clamp_min(&(sq * off_diagonal)?, 1e-12)?.sqrt()?)
 }
 
 /// Distance potential of the rows of `x` `[N, D]`: distances divided by their mean.
