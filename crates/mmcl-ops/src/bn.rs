@@ -18,6 +18,64 @@ use crate::profile::{timed, OpClass};
 use crate::util::{f32_slice, SendPtr};
 use crate::OpsError;
 
+/// Lanes of the vectorisable partial sums below (LLVM does not reorder a plain float sum).
+const LANES: usize = 16;
+
+/// `sum(f(x))` with `LANES` independent f32 accumulators (vectorised), combined in f64.
+#[inline(always)]
+fn lanes_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut acc = [0f32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for ch in &mut chunks {
+        for l in 0..LANES {
+            acc[l] += f(ch[l]);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    acc.iter().map(|&a| a as f64).sum::<f64>() + tail as f64
+}
+
+/// `(sum(g), sum(g * (x - mean)))` with `g = dy` masked by `y > 0` when `relu`, vectorised.
+#[inline(always)]
+fn lanes_grad_sums(x: &[f32], dy: &[f32], y: &[f32], mean: f32, relu: bool) -> (f64, f64) {
+    let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
+    let n = x.len() / LANES * LANES;
+    let (mut ta, mut tb) = (0f64, 0f64);
+    if relu {
+        for ((xc, gc), yc) in x[..n]
+            .chunks_exact(LANES)
+            .zip(dy[..n].chunks_exact(LANES))
+            .zip(y[..n].chunks_exact(LANES))
+        {
+            for l in 0..LANES {
+                let g = if yc[l] > 0.0 { gc[l] } else { 0.0 };
+                a[l] += g;
+                b[l] += g * (xc[l] - mean);
+            }
+        }
+        for j in n..x.len() {
+            let g = if y[j] > 0.0 { dy[j] } else { 0.0 };
+            ta += g as f64;
+            tb += (g * (x[j] - mean)) as f64;
+        }
+    } else {
+        for (xc, gc) in x[..n].chunks_exact(LANES).zip(dy[..n].chunks_exact(LANES)) {
+            for l in 0..LANES {
+                a[l] += gc[l];
+                b[l] += gc[l] * (xc[l] - mean);
+            }
+        }
+        for j in n..x.len() {
+            ta += dy[j] as f64;
+            tb += (dy[j] * (x[j] - mean)) as f64;
+        }
+    }
+    (
+        a.iter().map(|&v| v as f64).sum::<f64>() + ta,
+        b.iter().map(|&v| v as f64).sum::<f64>() + tb,
+    )
+}
+
 /// (N, C, elements per channel per sample) of a BN input [N, C, ...].
 fn bn_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     let d = shape.dims();
@@ -95,16 +153,13 @@ impl CustomOp3 for BnOp {
                     let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
                     let mut sum = 0f64;
                     for i in 0..n {
-                        sum += plane(i).iter().map(|&v| v as f64).sum::<f64>();
+                        sum += lanes_sum(plane(i), |v| v);
                     }
                     let mean = sum / count;
                     let mf = mean as f32;
                     let mut ss = 0f64;
                     for i in 0..n {
-                        ss += plane(i)
-                            .iter()
-                            .map(|&v| ((v - mf) as f64).powi(2))
-                            .sum::<f64>();
+                        ss += lanes_sum(plane(i), |v| (v - mf) * (v - mf));
                     }
                     let var = ss / count;
                     let invstd = 1.0 / (var + self.eps).sqrt();
@@ -209,15 +264,10 @@ impl CustomOp3 for BnBwdOp<'_> {
                     let (mut sdy, mut sdyx) = (0f64, 0f64);
                     for i in 0..n {
                         let r = range(i);
-                        let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
-                        let (mut a, mut bsum) = (0f32, 0f32);
-                        for j in 0..m {
-                            let g = if relu && ys[j] <= 0.0 { 0.0 } else { gs[j] };
-                            a += g;
-                            bsum += g * (xs[j] - mean);
-                        }
-                        sdy += a as f64;
-                        sdyx += bsum as f64;
+                        let (a, bsum) =
+                            lanes_grad_sums(&x[r.clone()], &dy[r.clone()], &y[r], mean, relu);
+                        sdy += a;
+                        sdyx += bsum;
                     }
                     let gbias = sdy as f32;
                     let gweight = (sdyx * invstd as f64) as f32;
@@ -231,9 +281,17 @@ impl CustomOp3 for BnBwdOp<'_> {
                         let out =
                             unsafe { std::slice::from_raw_parts_mut({ dxp }.0.add(r.start), m) };
                         let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
-                        for j in 0..m {
-                            let g = if relu && ys[j] <= 0.0 { 0.0 } else { gs[j] };
-                            out[j] = k * (g - mdy - (xs[j] - mean) * c2);
+                        if relu {
+                            for ((o, (&xv, &gv)), &yv) in
+                                out.iter_mut().zip(xs.iter().zip(gs)).zip(ys)
+                            {
+                                let g = if yv > 0.0 { gv } else { 0.0 };
+                                *o = k * (g - mdy - (xv - mean) * c2);
+                            }
+                        } else {
+                            for (o, (&xv, &gv)) in out.iter_mut().zip(xs.iter().zip(gs)) {
+                                *o = k * (gv - mdy - (xv - mean) * c2);
+                            }
                         }
                     }
                     (gweight, gbias)

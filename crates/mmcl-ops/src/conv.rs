@@ -261,6 +261,7 @@ impl Plan {
             }
         } else {
             Plan {
+                #[allow(clippy::single_range_in_vec_init)] // one group holding the whole batch
                 groups: vec![0..g.n],
                 chunk: chunk.min(g.n.max(1)),
                 par_gemm: t > 1,
