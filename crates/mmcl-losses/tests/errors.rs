@@ -89,3 +89,71 @@ fn ensemble_rejects_bad_temperature() {
     let out = calibrated_ensemble(&h, HeadTemperatures::default()).unwrap();
     assert_eq!(out.dims(), &[2, 3]);
 }
+
+#[test]
+fn samm_can_align_encoder_features_instead_of_head_logits() {
+    // RKD needs >= 3 samples to carry information (two points always have the same relation).
+    let dev = Device::Cpu;
+    let t = |v: &[[f32; 3]; 3]| Tensor::new(v, &dev).unwrap();
+    let h = HeadLogits::new(
+        t(&[[1.0, 2.0, 0.5], [0.1, -1.0, 3.0], [2.0, 0.0, 0.0]]),
+        t(&[[0.0, 1.0, 0.5], [1.0, 1.0, -3.0], [0.5, 0.2, 0.1]]),
+        t(&[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+    )
+    .unwrap();
+    let y = Tensor::new(&[1u32, 2, 0], &dev).unwrap();
+    let fa = candle_core::Var::from_tensor(
+        &Tensor::new(
+            &[
+                [1.0f32, 0.0, 2.0, 1.0],
+                [0.5, 1.0, -1.0, 0.0],
+                [0.0, 0.0, 1.0, 1.0],
+            ],
+            &dev,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let fv = candle_core::Var::from_tensor(
+        &Tensor::new(
+            &[
+                [0.0f32, 1.0, 1.0, 3.0],
+                [2.0, -1.0, 0.0, 1.0],
+                [1.0, 1.0, 1.0, -1.0],
+            ],
+            &dev,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cfg = SammLossConfig::default();
+    let on_logits = samm_loss(
+        &cfg,
+        &SammBatch {
+            logits: &h,
+            labels: &y,
+            align: None,
+        },
+        None,
+    )
+    .unwrap();
+    let align = Some((fa.as_tensor(), fv.as_tensor()));
+    let on_features = samm_loss(
+        &cfg,
+        &SammBatch {
+            logits: &h,
+            labels: &y,
+            align,
+        },
+        None,
+    )
+    .unwrap();
+    let a = on_logits.total.to_scalar::<f32>().unwrap();
+    let b = on_features.total.to_scalar::<f32>().unwrap();
+    assert!(
+        (a - b).abs() > 1e-4,
+        "alignment target must matter: {a} vs {b}"
+    );
+    let grads = on_features.total.backward().unwrap();
+    assert!(grads.get(&fa).is_some() && grads.get(&fv).is_some());
+}
