@@ -103,7 +103,7 @@ pub struct SynthSummary {
     pub clips: usize,
     pub train: usize,
     pub test: usize,
-    /// Bytes of media files written (WAV + PNG).
+    /// Bytes of media files written (WAV + PNG + MP4).
     pub media_bytes: u64,
 }
 
@@ -113,6 +113,18 @@ struct Identity {
     format: String,
     seed: u64,
     profile: Profile,
+    /// MP4 files were written too.
+    #[serde(default)]
+    mp4: bool,
+}
+
+/// How to generate (what to write besides WAV + PNG, and whether to show progress).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynthOptions {
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Also write `video/<id>.mp4` (H.264 + AAC, frames at 1 fps); needs feature `ffmpeg`.
+    pub mp4: bool,
 }
 
 /// Generates the dataset of `profile` from `seed` into `out`:
@@ -127,11 +139,35 @@ pub fn generate(
     seed: u64,
     progress: bool,
 ) -> Result<SynthSummary, SynthError> {
+    generate_with(
+        out,
+        profile,
+        seed,
+        SynthOptions {
+            progress,
+            mp4: false,
+        },
+    )
+}
+
+/// [`generate`] with options; with `mp4` set, every clip also gets `video/<id>.mp4`
+/// (H.264 + AAC) and its manifest row names it.
+pub fn generate_with(
+    out: &Path,
+    profile: &Profile,
+    seed: u64,
+    opts: SynthOptions,
+) -> Result<SynthSummary, SynthError> {
+    let progress = opts.progress;
     profile.validate()?;
+    if opts.mp4 && !cfg!(feature = "ffmpeg") {
+        return Err(SynthError::NoFfmpeg);
+    }
     let identity = Identity {
         format: DATASET_FORMAT.into(),
         seed,
         profile: profile.clone(),
+        mp4: opts.mp4,
     };
     check_out_dir(out, &identity)?;
     let io = |path: &Path| {
@@ -140,6 +176,9 @@ pub fn generate(
     };
     std::fs::create_dir_all(out.join("audio")).map_err(io(&out.join("audio")))?;
     std::fs::create_dir_all(out.join("frames")).map_err(io(&out.join("frames")))?;
+    if opts.mp4 {
+        std::fs::create_dir_all(out.join("video")).map_err(io(&out.join("video")))?;
+    }
     let partial = out.join(PARTIAL_FILE);
     write_atomic(
         &partial,
@@ -163,7 +202,14 @@ pub fn generate(
     let results: Vec<(ManifestEntry, u64)> = specs
         .par_iter()
         .map(|spec| {
-            let r = write_clip(out, profile, &signatures[spec.label as usize], seed, spec);
+            let r = write_clip(
+                out,
+                profile,
+                &signatures[spec.label as usize],
+                seed,
+                spec,
+                opts.mp4,
+            );
             bar.inc(1);
             r
         })
@@ -239,6 +285,7 @@ fn write_clip(
     sig: &ClassSignature,
     seed: u64,
     spec: &ClipSpec,
+    mp4: bool,
 ) -> Result<(ManifestEntry, u64), SynthError> {
     let clip = render_clip(profile, sig, seed, spec.stream());
     let audio_rel = format!("audio/{}.wav", spec.id);
@@ -265,10 +312,45 @@ fn write_clip(
         bytes += png.len() as u64;
         write_atomic(&path, &png)?;
     }
-    let entry = ManifestEntry::new(spec.id.clone(), spec.label, spec.split)
+    let mut entry = ManifestEntry::new(spec.id.clone(), spec.label, spec.split)
         .with_audio(audio_rel)
         .with_frames(frames_rel);
+    if mp4 {
+        let video_rel = format!("video/{}.mp4", spec.id);
+        bytes += write_video(&out.join(&video_rel), &clip, profile.sample_rate)?;
+        entry.video = Some(video_rel.into());
+    }
     Ok((entry, bytes))
+}
+
+#[cfg(feature = "ffmpeg")]
+fn write_video(path: &Path, clip: &RenderedClip, sample_rate: u32) -> Result<u64, SynthError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    crate::mp4::write_mp4(&tmp, &clip.frames, &clip.audio, sample_rate).map_err(|e| {
+        SynthError::Mp4 {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| SynthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|source| SynthError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn write_video(_path: &Path, _clip: &RenderedClip, _sample_rate: u32) -> Result<u64, SynthError> {
+    Err(SynthError::NoFfmpeg)
 }
 
 /// 16-bit PCM mono WAV bytes.

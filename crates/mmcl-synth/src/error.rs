@@ -24,6 +24,10 @@ pub enum SynthError {
         #[source]
         source: image::ImageError,
     },
+    #[error("{path}: cannot encode MP4: {reason}")]
+    Mp4 { path: PathBuf, reason: String },
+    #[error("MP4 output needs mmcl built with the `ffmpeg` feature")]
+    NoFfmpeg,
     #[error("{path}: output folder already holds a different dataset ({reason}); choose an empty folder")]
     NotEmpty { path: PathBuf, reason: String },
     #[error(transparent)]

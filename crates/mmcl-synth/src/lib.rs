@@ -9,7 +9,8 @@
 //! supercategory-level shared traits (so Domain-IL is meaningful), complementary
 //! confusions (pairs that sound alike but look different and vice versa), and audio as the
 //! stronger modality. Generation is parallel (rayon) and deterministic: the same profile and
-//! seed give byte-identical files.
+//! seed give byte-identical files. With the `ffmpeg` feature, [`generate_with`] can also
+//! write each clip as an MP4 (H.264 + AAC, frames at 1 fps) to exercise video decoding.
 //!
 //! ```no_run
 //! use mmcl_synth::{generate, Profile};
@@ -19,11 +20,16 @@
 pub mod audio;
 pub mod dataset;
 pub mod error;
+#[cfg(feature = "ffmpeg")]
+pub mod mp4;
 pub mod profile;
 pub mod signature;
 pub mod visual;
 
-pub use dataset::{clip_specs, generate, render_clip, ClipSpec, RenderedClip, SynthSummary};
+pub use dataset::{
+    clip_specs, generate, generate_with, render_clip, ClipSpec, RenderedClip, SynthOptions,
+    SynthSummary,
+};
 pub use error::SynthError;
 pub use profile::Profile;
 pub use signature::{all_signatures, class_signature, ClassSignature};

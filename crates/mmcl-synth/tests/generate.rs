@@ -129,3 +129,48 @@ fn refuses_a_folder_holding_something_else() {
     let err = generate(&out, &p, 2, false).unwrap_err().to_string();
     assert!(err.contains("seed 1") && err.contains("seed 2"), "{err}");
 }
+
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn mp4_output_is_deterministic_and_listed() {
+    use mmcl_synth::{generate_with, SynthOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = micro();
+    p.frame_size = 32;
+    let opts = SynthOptions {
+        progress: false,
+        mp4: true,
+    };
+    // AAC has no 4 kHz mode: a clear error, not a panic.
+    let err = generate_with(&dir.path().join("x"), &p, 5, opts).unwrap_err();
+    assert!(err.to_string().contains("AAC does not support 4000 Hz"), "{err}");
+    p.sample_rate = 8_000;
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    generate_with(&a, &p, 5, opts).unwrap();
+    generate_with(&b, &p, 5, opts).unwrap();
+    let m = Manifest::read(&a.join("manifest.csv")).unwrap();
+    let v = m.video_path(&m.entries[0]).unwrap();
+    let bytes = std::fs::read(&v).unwrap();
+    assert_eq!(&bytes[4..8], b"ftyp");
+    assert_eq!(
+        bytes,
+        std::fs::read(b.join(m.entries[0].video.as_ref().unwrap())).unwrap()
+    );
+    let (ta, tb) = (read_tree(&a), read_tree(&b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    let differ: Vec<&String> = ta.keys().filter(|k| ta[*k] != tb[*k]).collect();
+    assert!(differ.is_empty(), "same seed, different bytes: {differ:?}");
+    assert_eq!(ta.keys().filter(|k| k.ends_with(".mp4")).count(), 200);
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+#[test]
+fn mp4_without_ffmpeg_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = mmcl_synth::SynthOptions {
+        progress: false,
+        mp4: true,
+    };
+    let err = mmcl_synth::generate_with(dir.path(), &micro(), 1, opts).unwrap_err();
+    assert!(matches!(err, SynthError::NoFfmpeg), "{err}");
+}

@@ -32,6 +32,10 @@ pub struct SynthArgs {
     /// Override the frame size (px).
     #[arg(long)]
     pub frame_size: Option<u32>,
+    /// Also write `video/<id>.mp4` (H.264 + AAC, 1 fps) for every clip; needs mmcl built
+    /// with `--features ffmpeg`.
+    #[arg(long)]
+    pub mp4: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -60,7 +64,11 @@ pub fn run(a: SynthArgs) -> anyhow::Result<()> {
         p.name = format!("{}-custom", p.name);
     }
     let start = Instant::now();
-    let s = mmcl_synth::generate(&a.out, &p, a.seed, !a.quiet)
+    let opts = mmcl_synth::SynthOptions {
+        progress: !a.quiet,
+        mp4: a.mp4,
+    };
+    let s = mmcl_synth::generate_with(&a.out, &p, a.seed, opts)
         .with_context(|| format!("generating profile {} into {}", p.name, a.out.display()))?;
     let secs = start.elapsed().as_secs_f64();
     let [f, t] = p.spectrogram_shape();
