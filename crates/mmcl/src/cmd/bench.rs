@@ -98,6 +98,15 @@ fn round2(x: f64) -> f64 {
 
 fn step(a: StepArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.steps >= 1, "--steps must be at least 1");
+    // candle 0.11 runs large elementwise ops (gradient accumulation in backward) on its own
+    // spin-waiting thread pool next to rayon's; on a small, shared CPU the spinning costs more
+    // than the parallelism gains (tiny/mini steps 10-20% faster with 1). Set before the
+    // first candle op (the pool reads it once); an explicit CANDLE_NUM_THREADS wins.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Still single-threaded here: no candle or rayon pool has started.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    let candle_threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_default();
     let dev = Device::Cpu;
     let (b, width, frames, side, fbins, tframes, classes) = scale_shapes(a.scale);
     let cfg = AvNetConfig {
@@ -176,6 +185,7 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
         "impl": "mmcl",
         "device": "cpu",
         "threads": rayon_threads(),
+        "candle_elementwise_threads": candle_threads,
         "scale": format!("{:?}", a.scale).to_lowercase(),
         "steps": a.steps,
         "ms_per_step_median": round2(median(&mut total.clone())),
