@@ -33,7 +33,7 @@ pub const HOP: usize = 128;
 
 impl Profile {
     /// Tests: 100 classes x (3 train + 2 test) clips of 4 s at 8 kHz, 32 px frames.
-    /// About 500 clips, ~34 MB, a few seconds to generate.
+    /// 500 clips, about 42 MB, a few seconds to generate.
     pub fn tiny() -> Self {
         Self::named("tiny", 4, 8_000, 32, 3, 2)
     }
