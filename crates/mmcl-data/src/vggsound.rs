@@ -737,3 +737,49 @@ mod tests {
         assert!(matches!(err, VggSoundError::Io { .. }));
     }
 }
+
+#[cfg(test)]
+mod frame_tests {
+    use super::*;
+
+    #[test]
+    fn jpeg_frames_count_and_a_damaged_frame_skips_the_clip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (id, damaged) in [("j_000000", false), ("k_000000", true)] {
+            std::fs::create_dir_all(root.join("audio")).unwrap();
+            std::fs::write(
+                root.join(format!("audio/{id}.wav")),
+                b"RIFF\x24\x00\x00\x00WAVEfmt ",
+            )
+            .unwrap();
+            let frames = root.join(format!("frames/{id}"));
+            std::fs::create_dir_all(&frames).unwrap();
+            for i in 0..4 {
+                let bytes: &[u8] = if damaged && i == 2 {
+                    b"GIF89a not a jpeg"
+                } else {
+                    b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01"
+                };
+                std::fs::write(frames.join(format!("{i:05}.jpg")), bytes).unwrap();
+            }
+            // Files that are not frames are ignored.
+            std::fs::write(frames.join("notes.txt"), "x").unwrap();
+        }
+        let csv = root.join("v.csv");
+        std::fs::write(&csv, "j,0,skiing,test\nk,0,skiing,test\n").unwrap();
+        let (m, report) =
+            build_manifest(&csv, root, &root.join("m.csv"), &VggSoundOptions::default()).unwrap();
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.entries[0].id, "j_000000");
+        assert_eq!(m.entries[0].class_name, "skiing");
+        let p = &report.clip_problems[0];
+        assert_eq!((p.id.as_str(), p.used), ("k_000000", false));
+        assert!(
+            p.reasons[0].starts_with("frames/k_000000: corrupt frame (00002.jpg: corrupt)"),
+            "{:?}",
+            p.reasons
+        );
+        assert_eq!(report.skipped_by_reason["frames: corrupt frame"], 1);
+    }
+}
