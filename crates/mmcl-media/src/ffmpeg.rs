@@ -1,0 +1,299 @@
+//! FFmpeg-backed decoding (cargo feature `ffmpeg`, ffmpeg-next 9 over FFmpeg >= 5.1): video
+//! frames at a fixed rate, and audio from any container FFmpeg reads.
+use std::path::Path;
+
+use ff::format::{sample::Type as SampleType, Pixel, Sample};
+use ff::media::Type;
+use ff::software::scaling::{context::Context as Scaler, flag::Flags};
+use ff::util::frame::{audio::Audio as AudioFrame, video::Video as VideoFrame};
+use ffmpeg_next as ff;
+
+use crate::audio::{downmix_into, DecodedAudio};
+use crate::error::{MediaError, Result};
+use crate::frames::RgbFrame;
+
+fn ff_err<'a>(path: &'a Path, what: &str) -> impl Fn(ff::Error) -> MediaError + 'a {
+    let what = what.to_string();
+    move |e| MediaError::Ffmpeg {
+        path: path.to_path_buf(),
+        reason: format!("{what}: {e}"),
+    }
+}
+
+fn open(path: &Path) -> Result<ff::format::context::Input> {
+    let meta = std::fs::metadata(path).map_err(|source| MediaError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() == 0 {
+        return Err(MediaError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    ff::init().map_err(ff_err(path, "init"))?;
+    ff::util::log::set_level(ff::util::log::Level::Fatal);
+    ff::format::input(path).map_err(|e| MediaError::UnsupportedFormat {
+        path: path.to_path_buf(),
+        reason: format!("FFmpeg cannot open it: {e}"),
+    })
+}
+
+/// Round half away from zero (FFmpeg's `AV_ROUND_NEAR_INF`).
+fn round_near(x: f64) -> i64 {
+    x.round() as i64
+}
+
+/// Decodes the best video stream at `fps` frames per second with the semantics of FFmpeg's
+/// `fps` filter (`ffmpeg -i input -vf fps=<fps>`): with input timestamps rounded to the output
+/// grid, output frame `k` is the last input frame whose rounded timestamp is <= `k`; the grid
+/// starts at the first frame, and ends at the rounded end of the last frame. For 1 fps on a
+/// 25 fps video that is frames 12, 37, 62, … (the frame shown just before 0.5 s, 1.5 s, …).
+/// Frames are converted to RGB24 with swscale (bicubic flag, as the `ffmpeg` CLI).
+pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
+    if !(fps.is_finite() && fps > 0.0) {
+        return Err(MediaError::InvalidArgument(format!(
+            "fps must be positive (got {fps})"
+        )));
+    }
+    let mut ictx = open(path)?;
+    let stream = ictx
+        .streams()
+        .best(Type::Video)
+        .ok_or_else(|| MediaError::NoFrames {
+            path: path.to_path_buf(),
+            reason: "no video stream".into(),
+        })?;
+    let stream_index = stream.index();
+    let tb = f64::from(stream.time_base());
+    let avg_rate = stream.avg_frame_rate();
+    let frame_dur_s = if avg_rate.numerator() > 0 && avg_rate.denominator() > 0 {
+        Some(1.0 / f64::from(avg_rate))
+    } else {
+        None
+    };
+    let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(ff_err(path, "codec parameters"))?;
+    let mut decoder = ctx
+        .decoder()
+        .video()
+        .map_err(|e| MediaError::UnsupportedCodec {
+            path: path.to_path_buf(),
+            reason: format!("no FFmpeg video decoder: {e}"),
+        })?;
+
+    let mut state = FpsState::default();
+    let mut out = Vec::new();
+    let mut scaler: Option<(Scaler, Pixel, u32, u32)> = None;
+    let mut to_rgb = |frame: &VideoFrame| -> Result<RgbFrame> {
+        let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
+        if scaler
+            .as_ref()
+            .is_none_or(|s| (s.1, s.2, s.3) != (fmt, w, h))
+        {
+            let s = Scaler::get(fmt, w, h, Pixel::RGB24, w, h, Flags::BICUBIC)
+                .map_err(ff_err(path, "swscale"))?;
+            scaler = Some((s, fmt, w, h));
+        }
+        let mut rgb = VideoFrame::empty();
+        scaler
+            .as_mut()
+            .map(|s| s.0.run(frame, &mut rgb))
+            .transpose()
+            .map_err(ff_err(path, "swscale"))?;
+        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+        let stride = rgb.stride(0);
+        let data = rgb.data(0);
+        let mut buf = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            buf.extend_from_slice(&data[y * stride..y * stride + 3 * w]);
+        }
+        RgbFrame::from_raw(w as u32, h as u32, buf).ok_or_else(|| MediaError::Ffmpeg {
+            path: path.to_path_buf(),
+            reason: "RGB frame of unexpected size".into(),
+        })
+    };
+
+    let mut receive = |decoder: &mut ff::decoder::Video,
+                       state: &mut FpsState,
+                       out: &mut Vec<RgbFrame>|
+     -> Result<()> {
+        loop {
+            let mut frame = VideoFrame::empty();
+            if decoder.receive_frame(&mut frame).is_err() {
+                return Ok(());
+            }
+            let t = frame.timestamp().or(frame.pts()).map(|ts| ts as f64 * tb);
+            let t = t.unwrap_or(state.last_t.map_or(0.0, |l| l + frame_dur_s.unwrap_or(0.0)));
+            let slot = round_near(t * fps);
+            if let Some((cur, _)) = &state.cur {
+                let rgb = if state.next < slot {
+                    Some(to_rgb(cur)?)
+                } else {
+                    None
+                };
+                while state.next < slot {
+                    out.push(rgb.clone().expect("converted above"));
+                    state.next += 1;
+                }
+            } else {
+                state.next = slot;
+            }
+            if let Some(l) = state.last_t {
+                state.last_dur = t - l;
+            }
+            state.last_t = Some(t);
+            state.cur = Some((frame, t));
+        }
+    };
+
+    for (stream, packet) in ictx.packets() {
+        if stream.index() != stream_index {
+            continue;
+        }
+        decoder
+            .send_packet(&packet)
+            .map_err(|e| MediaError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("video packet rejected by the decoder: {e}"),
+            })?;
+        receive(&mut decoder, &mut state, &mut out)?;
+    }
+    let _ = decoder.send_eof();
+    receive(&mut decoder, &mut state, &mut out)?;
+
+    if let Some((cur, t)) = &state.cur {
+        let dur = frame_dur_s.unwrap_or(state.last_dur.max(0.0));
+        let end = round_near((t + dur) * fps);
+        if state.next < end {
+            let rgb = to_rgb(cur)?;
+            while state.next < end {
+                out.push(rgb.clone());
+                state.next += 1;
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(MediaError::NoFrames {
+            path: path.to_path_buf(),
+            reason: "the video stream decoded to zero frames".into(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct FpsState {
+    next: i64,
+    cur: Option<(VideoFrame, f64)>,
+    last_t: Option<f64>,
+    last_dur: f64,
+}
+
+/// Decodes the best audio stream of any container FFmpeg reads, down-mixed to mono f32 at the
+/// native rate. FFmpeg applies the container's encoder-delay trimming (edit lists, skip
+/// samples) itself.
+pub fn decode_audio(path: &Path) -> Result<DecodedAudio> {
+    let mut ictx = open(path)?;
+    let stream = ictx
+        .streams()
+        .best(Type::Audio)
+        .ok_or_else(|| MediaError::NoAudioTrack {
+            path: path.to_path_buf(),
+        })?;
+    let stream_index = stream.index();
+    let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(ff_err(path, "codec parameters"))?;
+    let mut decoder = ctx
+        .decoder()
+        .audio()
+        .map_err(|e| MediaError::UnsupportedCodec {
+            path: path.to_path_buf(),
+            reason: format!("no FFmpeg audio decoder: {e}"),
+        })?;
+    let mut mono = Vec::new();
+    let mut interleaved = Vec::new();
+    let mut rate = 0u32;
+    let mut receive = |decoder: &mut ff::decoder::Audio, mono: &mut Vec<f32>| -> Result<()> {
+        let mut frame = AudioFrame::empty();
+        while decoder.receive_frame(&mut frame).is_ok() {
+            rate = frame.rate();
+            let channels = frame.channels().max(1) as usize;
+            frame_to_interleaved(&frame, channels, &mut interleaved).ok_or_else(|| {
+                MediaError::UnsupportedCodec {
+                    path: path.to_path_buf(),
+                    reason: format!("sample format {:?}", frame.format()),
+                }
+            })?;
+            downmix_into(&interleaved, channels, mono);
+        }
+        Ok(())
+    };
+    for (stream, packet) in ictx.packets() {
+        if stream.index() != stream_index {
+            continue;
+        }
+        decoder
+            .send_packet(&packet)
+            .map_err(|e| MediaError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("audio packet rejected by the decoder: {e}"),
+            })?;
+        receive(&mut decoder, &mut mono)?;
+    }
+    let _ = decoder.send_eof();
+    receive(&mut decoder, &mut mono)?;
+    if mono.is_empty() || rate == 0 {
+        return Err(MediaError::NoSamples {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(DecodedAudio {
+        samples: mono,
+        sample_rate: rate,
+    })
+}
+
+/// Reads one sample from its native-endian bytes as f32.
+type SampleConv = fn(&[u8]) -> f32;
+
+/// Converts any FFmpeg sample format to interleaved f32; `None` for an unknown format.
+fn frame_to_interleaved(frame: &AudioFrame, channels: usize, out: &mut Vec<f32>) -> Option<()> {
+    let n = frame.samples();
+    out.clear();
+    out.resize(n * channels, 0.0);
+    let (width, planar, conv): (usize, bool, SampleConv) = match frame.format() {
+        Sample::U8(t) => (1, t == SampleType::Planar, |b| {
+            (b[0] as f32 - 128.0) / 128.0
+        }),
+        Sample::I16(t) => (2, t == SampleType::Planar, |b| {
+            i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0
+        }),
+        Sample::I32(t) => (4, t == SampleType::Planar, |b| {
+            i32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
+        }),
+        Sample::I64(t) => (8, t == SampleType::Planar, |b| {
+            i64::from_ne_bytes(b.try_into().unwrap_or([0; 8])) as f32 / 9.223_372e18
+        }),
+        Sample::F32(t) => (4, t == SampleType::Planar, |b| {
+            f32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+        }),
+        Sample::F64(t) => (8, t == SampleType::Planar, |b| {
+            f64::from_ne_bytes(b.try_into().unwrap_or([0; 8])) as f32
+        }),
+        Sample::None => return None,
+    };
+    if planar {
+        for c in 0..channels {
+            let plane = frame.data(c);
+            for i in 0..n {
+                out[i * channels + c] = conv(plane.get(i * width..(i + 1) * width)?);
+            }
+        }
+    } else {
+        let data = frame.data(0);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = conv(data.get(i * width..(i + 1) * width)?);
+        }
+    }
+    Some(())
+}

@@ -1,0 +1,148 @@
+//! Frames: frame folders, video decoding (feature `ffmpeg`) against `ffmpeg -vf fps=1`, image
+//! ops against torch, typed errors. Fixtures: tools/golden_media/make_fixtures.py.
+use std::path::{Path, PathBuf};
+
+use mmcl_media::frames::{self, RgbFrame};
+use mmcl_media::{image_ops, MediaError};
+use safetensors::SafeTensors;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// `ffmpeg -i video_h264.mp4 -vf fps=1` frames, as written by the fixture script.
+fn ffmpeg_fps1_frames() -> Vec<RgbFrame> {
+    let bytes = std::fs::read(fixture("video_fps1.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor("frames").unwrap();
+    let [n, h, w, c] = t.shape() else {
+        panic!("rank")
+    };
+    assert_eq!(*c, 3);
+    t.data()
+        .chunks_exact(h * w * 3)
+        .take(*n)
+        .map(|d| RgbFrame::from_raw(*w as u32, *h as u32, d.to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn frame_folder_is_read_in_file_name_order() {
+    let want = ffmpeg_fps1_frames();
+    let dir = tempfile::tempdir().unwrap();
+    // Written out of order, with a non-image file that must be ignored.
+    for (i, f) in want.iter().enumerate().rev() {
+        f.save(dir.path().join(format!("frame_{:03}.png", i + 1)))
+            .unwrap();
+    }
+    std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+    let got = frames::read_frame_dir(dir.path()).unwrap();
+    assert_eq!(got, want);
+    let listed = frames::list_frame_files(dir.path()).unwrap();
+    assert_eq!(listed.len(), want.len());
+    assert!(listed[0].ends_with("frame_001.png"));
+    // JPEG frames decode too (lossy: close, not equal).
+    let jdir = tempfile::tempdir().unwrap();
+    want[0].save(jdir.path().join("00001.jpg")).unwrap();
+    let j = frames::read_frame_dir(jdir.path()).unwrap();
+    assert_eq!(j[0].dimensions(), want[0].dimensions());
+}
+
+#[test]
+fn bad_frame_inputs_give_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = frames::read_frame_dir(dir.path()).unwrap_err();
+    assert!(matches!(e, MediaError::NoFrames { .. }), "{e:?}");
+    std::fs::write(dir.path().join("00001.jpg"), "not a jpeg").unwrap();
+    let e = frames::read_frame_dir(dir.path()).unwrap_err();
+    assert!(matches!(e, MediaError::Image { .. }), "{e:?}");
+    assert!(e.to_string().contains("00001.jpg"));
+    std::fs::write(dir.path().join("00001.jpg"), "").unwrap();
+    assert!(matches!(
+        frames::read_frame_dir(dir.path()),
+        Err(MediaError::EmptyFile { .. })
+    ));
+    // Truncated JPEG.
+    let img = RgbFrame::from_pixel(32, 32, image::Rgb([1, 2, 3]));
+    let p = dir.path().join("00001.jpg");
+    img.save(&p).unwrap();
+    let b = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &b[..b.len() / 3]).unwrap();
+    let _ = frames::read_frame_dir(dir.path()); // an error or a partial image, never a panic
+    assert!(matches!(
+        frames::read_frame_dir(&dir.path().join("missing")),
+        Err(MediaError::Io { .. })
+    ));
+    let text = dir.path().join("clip.mp4");
+    std::fs::write(&text, "plain text, not a video").unwrap();
+    let e = frames::read_frames(&text, 1.0).unwrap_err();
+    if cfg!(feature = "ffmpeg") {
+        assert!(matches!(e, MediaError::UnsupportedFormat { .. }), "{e:?}");
+    } else {
+        assert!(matches!(e, MediaError::FfmpegDisabled { .. }), "{e:?}");
+    }
+}
+
+#[test]
+fn resize_matches_torch_antialiased_bilinear() {
+    let bytes = std::fs::read(fixture("resize_golden.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let to_img = |name: &str| {
+        let t = st.tensor(name).unwrap();
+        let s = t.shape();
+        RgbFrame::from_raw(s[1] as u32, s[0] as u32, t.data().to_vec()).unwrap()
+    };
+    let input = to_img("input");
+    for name in ["out_16x20", "out_50x30", "out_7x37"] {
+        let want = to_img(name);
+        let got = image_ops::resize(&input, want.width(), want.height()).unwrap();
+        let max = got
+            .as_raw()
+            .iter()
+            .zip(want.as_raw())
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .max()
+            .unwrap();
+        // torch filters in one float pass; we round to u8 between passes as PIL does.
+        assert!(max <= 1, "{name}: max level difference {max}");
+    }
+}
+
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn h264_frames_match_ffmpeg_fps1() {
+    let want = ffmpeg_fps1_frames();
+    let got = frames::decode_video(&fixture("video_h264.mp4"), 1.0).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.dimensions(), w.dimensions());
+        let mad = g
+            .as_raw()
+            .iter()
+            .zip(w.as_raw())
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / g.as_raw().len() as f64;
+        eprintln!("frame {k}: mean abs diff {mad:.3}");
+        assert!(mad <= 2.0, "frame {k}: mean abs diff {mad}");
+    }
+}
+
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn ffmpeg_audio_extraction_matches_symphonia() {
+    let via_ffmpeg = mmcl_media::ffmpeg::decode_audio(&fixture("video_h264.mp4")).unwrap();
+    let via_symphonia = mmcl_media::audio::decode_file(&fixture("video_h264.mp4")).unwrap();
+    assert_eq!(via_ffmpeg.sample_rate, 16_000);
+    assert_eq!(via_ffmpeg.samples.len(), 51_200);
+    assert_eq!(via_symphonia.samples.len(), 51_200);
+    let err: f32 = via_ffmpeg
+        .samples
+        .iter()
+        .zip(&via_symphonia.samples)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(err < 1e-3, "ffmpeg vs symphonia AAC decode differ by {err}");
+}
