@@ -312,12 +312,18 @@ fn scatter_cols(src: &[f32], c: usize, p: usize, nr: usize, dst: &mut [f32]) {
 
 /// Transposes row-major `src` [rows, cols] into `dst` [cols, rows], in cache blocks.
 pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const B: usize = 32;
+    const B: usize = 16;
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
     for r0 in (0..rows).step_by(B) {
+        let r1 = (r0 + B).min(rows);
         for c0 in (0..cols).step_by(B) {
-            for r in r0..(r0 + B).min(rows) {
-                for c in c0..(c0 + B).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+            let c1 = (c0 + B).min(cols);
+            for r in r0..r1 {
+                for c in c0..c1 {
+                    // SAFETY: r < rows and c < cols, checked against both lengths above.
+                    unsafe {
+                        *dst.get_unchecked_mut(c * rows + r) = *src.get_unchecked(r * cols + c)
+                    };
                 }
             }
         }
@@ -403,6 +409,20 @@ pub(crate) fn conv_fwd_cpu(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
             // SAFETY: groups and their chunks are disjoint sample ranges.
             let yr = unsafe { samples_mut(yp, g.out_len(), r.clone()) };
             let cols = cols_of(x, g, r, &mut col);
+            if nr == 1 {
+                // Large images come one per chunk: write Y directly (no transpose pass).
+                gemm_rm(
+                    g.cout,
+                    p,
+                    k,
+                    yr,
+                    false,
+                    Mat::row_major(w, k),
+                    Mat::row_major(cols, p),
+                    par,
+                );
+                continue;
+            }
             if tmp.len() < g.cout * ld {
                 tmp.resize(g.cout * ld, 0.0);
             }
@@ -513,6 +533,22 @@ pub(crate) fn conv_bwd_weight_cpu(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
             let ld = r.len() * p;
             if dyt.len() < g.cout * ld {
                 dyt.resize(g.cout * ld, 0.0);
+            }
+            if r.len() == 1 {
+                // One (large) sample per chunk: read dY in place, no transpose pass.
+                let dyi = &dy[r.start * g.out_len()..(r.start + 1) * g.out_len()];
+                let cols = cols_of(x, g, r, &mut col);
+                gemm_cm_acc(
+                    g.cout,
+                    k,
+                    ld,
+                    acc,
+                    ci > 0,
+                    Mat::row_major(dyi, ld),
+                    Mat::transposed(cols, ld),
+                    par,
+                );
+                continue;
             }
             gather_rows(dy, g.cout, p, r.clone(), &mut dyt);
             let cols = cols_of(x, g, r, &mut col);
