@@ -193,7 +193,7 @@ impl CustomOp1 for MaxPoolBwdOp {
 /// differentiable w.r.t. `x`.
 pub fn max_pool2d(x: &Tensor, cfg: MaxPoolConfig) -> Result<Tensor> {
     cfg.geom(x.shape())?;
-    if x.device().is_cpu() {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
         x.contiguous()?.apply_op1(MaxPoolOp {
             cfg,
             argmax: Mutex::new(Vec::new()),

@@ -399,3 +399,32 @@ fn add_relu_matches_composition() {
     assert_close(g.get(&a).unwrap(), gr.get(&a).unwrap(), 0.0, "grad a");
     assert_close(g.get(&b).unwrap(), gr.get(&b).unwrap(), 0.0, "grad b");
 }
+
+#[test]
+fn non_f32_inputs_take_the_candle_composition() {
+    let x = rand_t(&[2, 2, 9, 8], 51).to_dtype(DType::F64).unwrap();
+    let w = rand_t(&[3, 2, 3, 3], 52).to_dtype(DType::F64).unwrap();
+    let cfg = Conv2dConfig {
+        stride: 2,
+        padding: 1,
+    };
+    let y = conv2d(&x, &w, cfg).unwrap();
+    let y32 = conv2d(
+        &x.to_dtype(DType::F32).unwrap(),
+        &w.to_dtype(DType::F32).unwrap(),
+        cfg,
+    )
+    .unwrap();
+    assert_eq!(y.dtype(), DType::F64);
+    assert_close(&y.to_dtype(DType::F32).unwrap(), &y32, 1e-5, "f64 conv");
+    let p = max_pool2d(&x, MaxPoolConfig::default()).unwrap();
+    assert_eq!(p.dims(), &[2, 2, 5, 4]);
+    let (b, _, _) = batch_norm_train(
+        &x,
+        &Tensor::ones(2, DType::F64, &Device::Cpu).unwrap(),
+        &Tensor::zeros(2, DType::F64, &Device::Cpu).unwrap(),
+        1e-5,
+    )
+    .unwrap();
+    assert_eq!(b.dtype(), DType::F64);
+}
