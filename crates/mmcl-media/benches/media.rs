@@ -160,9 +160,9 @@ fn main() {
     println!("  audio transform total per clip        {audio_ms:8.3} ms");
     println!("  frames: decode 4 JPEG 640x360         {jpeg_ms:8.3} ms");
     println!("  frames: decode + RRC 224 + flip + norm {frames_ms:7.3} ms");
+    let img = frames::read_frame(&frame_paths[0]).unwrap();
     let resize_ms = median_ms(
         || {
-            let img = image::RgbImage::from_pixel(640, 360, image::Rgb([1, 2, 3]));
             black_box(image_ops::random_resized_crop(&img, 224, &mut rng).unwrap());
         },
         iters,

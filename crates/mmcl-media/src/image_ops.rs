@@ -3,9 +3,10 @@
 //! * [`resize`] / [`resized_crop`]: bilinear with antialiasing, PIL's algorithm (what
 //!   torchvision uses for PIL images, and what `antialias=True`, its default, approximates for
 //!   tensors): a triangle filter whose support widens by the downscale factor, separable,
-//!   horizontal pass first, each pass rounded to u8, with PIL's 22-bit fixed-point weights
-//!   (so it should be bit-exact with PIL; against torch's single float pass it is within one
-//!   level, tested).
+//!   horizontal pass first, each pass rounded to u8. PIL computes with 22-bit fixed-point
+//!   weights, we use f32, so an output may differ from PIL by one level at rounding ties.
+//!   (mmcl-data's loader re-implements this arithmetic bit for bit for speed and tests
+//!   that it matches: change both together.)
 //! * [`random_resized_crop`]: `RandomResizedCrop(size)` with scale (0.08, 1), ratio (3/4, 4/3):
 //!   ten tries of an area fraction drawn uniformly and a log-uniform aspect ratio, sizes
 //!   rounded half-to-even as Python's `round`, then the centre-crop fallback, exactly as
@@ -169,11 +170,11 @@ pub fn resized_crop(img: &RgbImage, rect: CropRect, width: u32, height: u32) -> 
         let out_row = &mut tmp[y * out_w * 3..(y + 1) * out_w * 3];
         for (px_out, tap) in out_row.chunks_exact_mut(3).zip(&horiz) {
             let src_px = &row[tap.start * 3..(tap.start + tap.weights.len()) * 3];
-            let mut acc = [ROUND_HALF; 3];
+            let mut acc = [0f32; 3];
             for (p, &w) in src_px.chunks_exact(3).zip(&tap.weights) {
-                acc[0] += w * p[0] as i32;
-                acc[1] += w * p[1] as i32;
-                acc[2] += w * p[2] as i32;
+                acc[0] += w * p[0] as f32;
+                acc[1] += w * p[1] as f32;
+                acc[2] += w * p[2] as f32;
             }
             px_out[0] = to_u8(acc[0]);
             px_out[1] = to_u8(acc[1]);
@@ -183,13 +184,13 @@ pub fn resized_crop(img: &RgbImage, rect: CropRect, width: u32, height: u32) -> 
     // Vertical pass.
     let stride = out_w * 3;
     let mut out = vec![0u8; out_h * stride];
-    let mut acc = vec![0i32; stride];
+    let mut acc = vec![0f32; stride];
     for (y, tap) in vert.iter().enumerate() {
-        acc.iter_mut().for_each(|a| *a = ROUND_HALF);
+        acc.iter_mut().for_each(|a| *a = 0.0);
         for (k, &w) in tap.weights.iter().enumerate() {
             let r = &tmp[(tap.start + k) * stride..(tap.start + k + 1) * stride];
             for (a, &v) in acc.iter_mut().zip(r) {
-                *a += w * v as i32;
+                *a += w * v as f32;
             }
         }
         for (o, &a) in out[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
@@ -200,19 +201,13 @@ pub fn resized_crop(img: &RgbImage, rect: CropRect, width: u32, height: u32) -> 
         .ok_or_else(|| MediaError::InvalidArgument("resize buffer size".into()))
 }
 
-/// PIL's fixed-point precision for 8-bit images (`PRECISION_BITS = 32 - 8 - 2`).
-const PRECISION_BITS: u32 = 22;
-const ROUND_HALF: i32 = 1 << (PRECISION_BITS - 1);
-
-/// PIL's `clip8`: fixed-point accumulator (with the rounding half added) to u8.
-fn to_u8(acc: i32) -> u8 {
-    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+fn to_u8(x: f32) -> u8 {
+    (x + 0.5).clamp(0.0, 255.0) as u8
 }
 
 struct Taps {
     start: usize,
-    /// Fixed-point weights, `round(w * 2^22)` as PIL's `normalize_coeffs_8bpc`.
-    weights: Vec<i32>,
+    weights: Vec<f32>,
 }
 
 /// PIL's `precompute_coeffs` for the bilinear (triangle) filter, support 1.
@@ -241,13 +236,7 @@ fn filter_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
             }
             Taps {
                 start: xmin,
-                weights: weights
-                    .into_iter()
-                    .map(|w| {
-                        let v = w * (1u32 << PRECISION_BITS) as f64;
-                        (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i32
-                    })
-                    .collect(),
+                weights: weights.into_iter().map(|w| w as f32).collect(),
             }
         })
         .collect()
