@@ -7,3 +7,4 @@ pub mod cache;
 pub mod error;
 pub mod loader;
 pub mod prep;
+mod resize;

@@ -30,17 +30,17 @@
 //! path the reference uses for buffer samples.
 use std::sync::Arc;
 
-use image::RgbImage;
 use mmcl_media::frames::select_frames;
-use mmcl_media::image_ops::{self, RandomResizedCropConfig, IMAGENET_MEAN, IMAGENET_STD};
+use mmcl_media::image_ops::{self, CropRect, RandomResizedCropConfig, IMAGENET_MEAN, IMAGENET_STD};
 use mmcl_media::spectrogram::{Spectrogram, SpectrogramConfig, Stft, StftScratch};
 use mmcl_media::transform::{AudioTransform, AudioTransformConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::cache::{Cache, FramesView};
+use crate::cache::Cache;
 use crate::error::{CacheError, Result};
+use crate::resize::{normalisation_tables, resized_crop_into, write_planes, ResizeScratch};
 
 /// Train-time augmentation or the deterministic evaluation transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +164,8 @@ fn splitmix64(mut z: u64) -> u64 {
 #[derive(Default)]
 struct Scratch {
     crop: Vec<f32>,
+    frame: Vec<u8>,
+    resize: ResizeScratch,
     spec: Spectrogram,
     stft: StftScratch,
 }
@@ -174,6 +176,7 @@ pub struct Loader {
     config: LoaderConfig,
     audio: AudioTransform,
     spec_shape: (usize, usize),
+    tables: Box<[[f32; 256]; 3]>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -230,6 +233,7 @@ impl Loader {
             config,
             audio,
             spec_shape,
+            tables: Box::new(normalisation_tables(config.mean, config.std)),
         })
     }
 
@@ -321,43 +325,71 @@ impl Loader {
         } else {
             Vec::new()
         };
+        let size = s as usize;
+        let full = CropRect {
+            top: 0,
+            left: 0,
+            height: frames.height as u32,
+            width: frames.width as u32,
+        };
+        scratch.frame.resize(plane * 3, 0);
         for (k, &p) in positions.iter().enumerate() {
-            let img = frame_image(&frames, p);
-            let out_img = match mode {
+            let src = frames.frame(p);
+            let flip = match mode {
                 Mode::Train => {
                     let rect = image_ops::random_resized_crop_params(
-                        img.width(),
-                        img.height(),
+                        full.width,
+                        full.height,
                         &self.config.crop,
                         rng,
                     );
-                    let mut im = image_ops::resized_crop(&img, rect, s, s)
-                        .map_err(|e| media_err(index, e))?;
-                    if rng.random::<f64>() < self.config.flip_probability {
-                        im = image_ops::hflip(&im);
-                    }
-                    if self.config.compact {
-                        let eval =
-                            image_ops::resize(&img, s, s).map_err(|e| media_err(index, e))?;
-                        compact_frames.extend_from_slice(eval.as_raw());
-                    }
-                    im
+                    let flip = rng.random::<f64>() < self.config.flip_probability;
+                    resized_crop_into(
+                        src,
+                        frames.width,
+                        rect,
+                        size,
+                        size,
+                        &mut scratch.resize,
+                        &mut scratch.frame,
+                    );
+                    flip
                 }
                 Mode::Eval => {
-                    let im = image_ops::resize(&img, s, s).map_err(|e| media_err(index, e))?;
-                    if self.config.compact {
-                        compact_frames.extend_from_slice(im.as_raw());
-                    }
-                    im
+                    resized_crop_into(
+                        src,
+                        frames.width,
+                        full,
+                        size,
+                        size,
+                        &mut scratch.resize,
+                        &mut scratch.frame,
+                    );
+                    false
                 }
             };
-            image_ops::write_normalized_chw(
-                &out_img,
-                self.config.mean,
-                self.config.std,
+            write_planes(
+                &scratch.frame,
+                size,
+                flip,
+                &self.tables,
                 &mut video_out[k * plane..],
                 t * plane,
             );
+            if self.config.compact {
+                if mode == Mode::Train {
+                    resized_crop_into(
+                        src,
+                        frames.width,
+                        full,
+                        size,
+                        size,
+                        &mut scratch.resize,
+                        &mut scratch.frame,
+                    );
+                }
+                compact_frames.extend_from_slice(&scratch.frame);
+            }
         }
         if !self.config.compact {
             return Ok(None);
@@ -437,16 +469,8 @@ impl Loader {
                 r?;
                 let plane = s * s;
                 for k in 0..t {
-                    let raw = c.frames[k * plane * 3..(k + 1) * plane * 3].to_vec();
-                    let img =
-                        RgbImage::from_raw(s as u32, s as u32, raw).expect("size checked above");
-                    image_ops::write_normalized_chw(
-                        &img,
-                        self.config.mean,
-                        self.config.std,
-                        &mut v[k * plane..],
-                        t * plane,
-                    );
+                    let img = &c.frames[k * plane * 3..(k + 1) * plane * 3];
+                    write_planes(img, s, false, &self.tables, &mut v[k * plane..], t * plane);
                 }
                 Ok(())
             })?;
@@ -456,21 +480,5 @@ impl Loader {
             video,
             video_shape: [b, 3, t, s, s],
         })
-    }
-}
-
-fn frame_image(frames: &FramesView<'_>, t: usize) -> RgbImage {
-    RgbImage::from_raw(
-        frames.width as u32,
-        frames.height as u32,
-        frames.frame(t).to_vec(),
-    )
-    .expect("frame size checked when the cache was opened")
-}
-
-fn media_err(index: usize, source: mmcl_media::MediaError) -> CacheError {
-    CacheError::Media {
-        context: format!("sample {index}"),
-        source,
     }
 }
