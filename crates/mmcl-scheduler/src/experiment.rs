@@ -75,7 +75,8 @@ pub struct TrainSection {
     /// Evaluate the untrained model on every test set (forward-transfer baseline).
     #[serde(default = "yes")]
     pub eval_random_init: bool,
-    /// Evaluate on the test sets of tasks not trained yet (forward transfer; full matrix).
+    /// Also evaluate on the next task's test set before training it (forward transfer:
+    /// `accuracy[t][t + 1]`); later columns stay `null`.
     #[serde(default = "yes")]
     pub eval_future: bool,
 }

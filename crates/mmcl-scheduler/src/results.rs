@@ -4,9 +4,11 @@
 //! Conventions:
 //! - Accuracies are percentages in `[0, 100]`.
 //! - `accuracy[t][i]` is the accuracy on test set `i` after training task `t` (row = after
-//!   training task t, column = evaluated test set). The matrix is FULL (`T x T`): columns
-//!   `i > t` are the accuracy on tasks not trained yet, used for forward transfer. A cell
-//!   is `null` when test set `i` is empty (possible in GCIL when a task brings no new class).
+//!   training task t, column = evaluated test set). Every row has `T` cells: columns
+//!   `i <= t` are always evaluated; column `t + 1` (the next task, not trained yet) is
+//!   evaluated when `train.eval_future` is on (default), for forward transfer; other cells
+//!   are `null`. A cell is also `null` when test set `i` is empty (possible in GCIL when a
+//!   task brings no new class).
 //! - For JOINT (`trained_tasks == 1`), the matrix has ONE row: accuracy on every task's
 //!   test set after training on all data.
 //! - Test set `i` is the test data of task `i`'s classes (Seq, Dom) or of the classes first

@@ -601,7 +601,8 @@ fn drive(
         let eval_start = Instant::now();
         let joint = cfg.method.kind == MethodKind::Joint;
         let seen = if joint { n_eval } else { t + 1 };
-        let upto = if cfg.train.eval_future { n_eval } else { seen };
+        // Forward transfer needs only the next task's accuracy before training it.
+        let upto = if cfg.train.eval_future { (seen + 1).min(n_eval) } else { seen };
         let sets: Vec<(&[usize], &[u32])> = (0..upto)
             .map(|i| (&test_sets[i][..], &masks[i][..]))
             .collect();
