@@ -226,8 +226,14 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
         .arg(&manifest)
         .arg("--out")
         .arg(&cache);
-    if preset != "paper" {
-        prep.args(["--profile", &args.profile]);
+    // The synthetic profiles' native rate, clip length and frame size (mmcl-synth's Profile).
+    let native = match args.profile.as_str() {
+        "tiny" | "mini" => Some(("8000", "4", "32")),
+        "small" => Some(("16000", "6", "64")),
+        _ => None,
+    };
+    if let (true, Some((sr, clip, frame))) = (preset != "paper", native) {
+        prep.args(["--sample-rate", sr, "--clip-seconds", clip, "--frame-size", frame]);
     }
     run_checked(&mut prep, "mmcl prep")?;
     let data_s = start.elapsed().as_secs_f64();
