@@ -166,6 +166,7 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     let jobs = args.jobs.unwrap_or(if cores >= 2 { 2 } else { 1 }).max(1);
     let threads = (cores / jobs).max(1);
     let work = args.work_dir.clone().unwrap_or_else(|| root.to_path_buf());
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let report = args.report.clone().unwrap_or_else(|| {
         work.join(if args.profile == "mini" {
             "REPORT.md".to_string()
