@@ -1,26 +1,30 @@
-//! The optimiser the methods step: SGD over the model's trainable variables.
+//! The optimiser the methods step: torch-exact SGD (`mmcl_model::optim::Sgd`) over the
+//! model's trainable variables, with its momentum buffers saved in checkpoints.
 
 use candle_core::{Tensor, Var};
-use candle_nn::Optimizer as _;
+use mmcl_model::optim::{Sgd, SgdConfig};
 
 use crate::config::OptimConfig;
-use crate::{MethodError, Result};
+use crate::Result;
 
 /// SGD over the trainable variables (BatchNorm running statistics are not among them).
 pub struct Optimizer {
-    inner: candle_nn::SGD,
+    inner: Sgd,
     cfg: OptimConfig,
 }
 
 impl Optimizer {
-    pub fn new(vars: Vec<Var>, cfg: OptimConfig) -> Result<Self> {
-        if cfg.momentum != 0.0 || cfg.weight_decay != 0.0 || cfg.nesterov {
-            return Err(MethodError::Config(
-                "momentum, weight decay and Nesterov need mmcl_model::optim::Sgd, not available in this build".into(),
-            ));
-        }
+    /// `vars` are named as in the checkpoint so momentum buffers are saved under those names.
+    pub fn new(vars: Vec<(String, Var)>, cfg: OptimConfig) -> Result<Self> {
+        let sgd = SgdConfig {
+            lr: cfg.lr,
+            momentum: cfg.momentum,
+            dampening: 0.0,
+            weight_decay: cfg.weight_decay,
+            nesterov: cfg.nesterov,
+        };
         Ok(Optimizer {
-            inner: candle_nn::SGD::new(vars, cfg.lr)?,
+            inner: Sgd::new(vars, sgd)?,
             cfg,
         })
     }
@@ -28,15 +32,17 @@ impl Optimizer {
         &self.cfg
     }
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
-        self.inner.backward_step(loss)?;
+        let grads = loss.backward()?;
+        self.inner.step(&grads)?;
         Ok(())
     }
-    /// Save the optimiser state (plain SGD has none beyond its config).
+    /// Save the optimiser state (momentum buffers, step count, config) atomically.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        let text = serde_json::to_string(&self.cfg).expect("config serialises");
-        crate::write_atomic(path, text.as_bytes())
+        self.inner.save_state(path)?;
+        Ok(())
     }
-    pub fn load(&mut self, _path: &std::path::Path) -> Result<()> {
+    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
+        self.inner.load_state(path)?;
         Ok(())
     }
 }

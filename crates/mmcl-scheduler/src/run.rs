@@ -43,7 +43,7 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const LOG_FILE: &str = "log.txt";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const MODEL_FILE: &str = "model.safetensors";
-const OPTIM_FILE: &str = "optim.json";
+const OPTIM_FILE: &str = "optim.safetensors";
 const LATEST_FILE: &str = "LATEST";
 
 /// Options of a run that do not change its results.
@@ -380,7 +380,7 @@ fn save_checkpoint(dir: &RunDir, task: usize, state: &RunState) -> Result<(), Sc
 
 fn new_state(setup: &Setup) -> Result<RunState, SchedulerError> {
     let model = AvNet::seeded(setup.model_config(), &setup.device, setup.config.seed)?;
-    let opt = Optimizer::new(model.trainable_vars(), setup.config.optim)?;
+    let opt = Optimizer::new(model.named_trainable_vars().to_vec(), setup.config.optim)?;
     let method = build_method(&setup.config.method, setup.config.model.modality)?;
     let config_json = serde_json::to_value(&setup.config).expect("config serialises");
     Ok(RunState {
@@ -602,7 +602,11 @@ fn drive(
         let joint = cfg.method.kind == MethodKind::Joint;
         let seen = if joint { n_eval } else { t + 1 };
         // Forward transfer needs only the next task's accuracy before training it.
-        let upto = if cfg.train.eval_future { (seen + 1).min(n_eval) } else { seen };
+        let upto = if cfg.train.eval_future {
+            (seen + 1).min(n_eval)
+        } else {
+            seen
+        };
         let sets: Vec<(&[usize], &[u32])> = (0..upto)
             .map(|i| (&test_sets[i][..], &masks[i][..]))
             .collect();

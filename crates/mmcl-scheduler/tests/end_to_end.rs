@@ -99,7 +99,11 @@ fn every_method_trains_and_fills_the_results() {
             for (t, row) in m.accuracy.iter().enumerate() {
                 assert_eq!(row.len(), 3);
                 // Seen tasks and the next one are evaluated (JOINT: all), later ones are not.
-                let evaluated = if kind == MethodKind::Joint { 3 } else { (t + 2).min(3) };
+                let evaluated = if kind == MethodKind::Joint {
+                    3
+                } else {
+                    (t + 2).min(3)
+                };
                 for (i, v) in row.iter().enumerate() {
                     assert_eq!(v.is_some(), i < evaluated, "{kind:?} row {t} col {i}");
                     assert!(v.is_none_or(|a| (0.0..=100.0).contains(&a)));
@@ -161,7 +165,9 @@ fn dom_uses_supercategory_targets() {
 
 #[test]
 fn killed_and_resumed_run_equals_uninterrupted_run() {
-    let cfg = config(MethodKind::Samm, Modality::AudioVisual, small_seq());
+    let mut cfg = config(MethodKind::Samm, Modality::AudioVisual, small_seq());
+    // Momentum makes the optimiser stateful, so resuming must restore its buffers too.
+    cfg.optim.momentum = 0.9;
     let full_dir = tempfile::tempdir().unwrap();
     let full = train(&cfg, full_dir.path(), &RunOptions::default()).unwrap();
 
