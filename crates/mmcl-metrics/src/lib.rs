@@ -53,9 +53,11 @@
 //! [`Ddof::Sample`] is chosen. The number of seeds is printed with every table.
 
 pub mod error;
+pub mod io;
 pub mod keys;
 pub mod matrix;
 pub mod paper;
+pub mod plot;
 pub mod stats;
 pub mod table;
 
