@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Tables (Markdown + CSV) and plots from finished run folders.
+    Report(cmd::report::ReportArgs),
     /// Train one continual-learning run (or resume one) into a run folder.
     Train(cmd::train::TrainArgs),
     /// Evaluate a run's last checkpoint on a prepared cache.
@@ -46,6 +48,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Report(a) => cmd::report::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Media(c) => cmd::media::run(c),

@@ -1,9 +1,10 @@
 //! One module per subcommand group.
 pub mod bench;
+pub mod eval;
+pub mod manifest;
 pub mod media;
 pub mod model;
 pub mod prep;
-pub mod eval;
-pub mod train;
-pub mod manifest;
+pub mod report;
 pub mod synth;
+pub mod train;
