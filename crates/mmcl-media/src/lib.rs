@@ -50,3 +50,8 @@ pub use error::{MediaError, Result};
 pub use frames::{read_frame_dir, select_frames, RgbFrame};
 pub use spectrogram::{PadMode, Spectrogram, SpectrogramConfig, Stft};
 pub use transform::{AudioTransform, AudioTransformConfig};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
