@@ -16,7 +16,7 @@ enum Command {
     /// Build the `mmcl` binary with CUDA (Debian 12: nvcc 11.8, g++-11, sm_80 PTX).
     BuildCuda(cuda::BuildCudaArgs),
     /// The paper's tables end to end: data, cache, the run grid (resumable), REPORT.md.
-    Reproduce(reproduce::ReproduceArgs),
+    Reproduce(Box<reproduce::ReproduceArgs>),
 }
 
 fn main() -> anyhow::Result<()> {

@@ -234,7 +234,14 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
         _ => None,
     };
     if let (true, Some((sr, clip, frame))) = (preset != "paper", native) {
-        prep.args(["--sample-rate", sr, "--clip-seconds", clip, "--frame-size", frame]);
+        prep.args([
+            "--sample-rate",
+            sr,
+            "--clip-seconds",
+            clip,
+            "--frame-size",
+            frame,
+        ]);
     }
     run_checked(&mut prep, "mmcl prep")?;
     let data_s = start.elapsed().as_secs_f64();

@@ -36,11 +36,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod classes;
-pub mod manifest;
-pub mod vggsound;
 pub mod cache;
+pub mod classes;
 pub mod error;
 pub mod loader;
+pub mod manifest;
 pub mod prep;
 mod resize;
+pub mod vggsound;

@@ -281,7 +281,7 @@ mod tests {
         let cfg = GcilConfig::paper(GcilWeights::Uniform);
         assert_eq!(cfg.class_bound(1000), 50);
         let small = cfg.class_bound(100);
-        assert!(small < 50 && small >= 10, "{small}");
+        assert!((10..50).contains(&small), "{small}");
         assert_eq!(cfg.class_bound(1), 1);
     }
 

@@ -697,12 +697,15 @@ fn drive(
     Ok(state.results)
 }
 
+/// One inference mode's name and its recomputed final accuracy-matrix row.
+pub type ModeRow = (String, Vec<Option<f64>>);
+
 /// Evaluate a saved checkpoint of a run on a cache: the final row of each inference mode's
 /// accuracy matrix, recomputed (`mmcl eval`).
 pub fn eval_checkpoint(
     run_dir: &Path,
     cache: Option<&Path>,
-) -> Result<Vec<(String, Vec<Option<f64>>)>, SchedulerError> {
+) -> Result<Vec<ModeRow>, SchedulerError> {
     let rd = RunDir::new(run_dir);
     let mut config = rd.read_config()?;
     if let Some(c) = cache {

@@ -143,7 +143,10 @@ fn mp4_output_is_deterministic_and_listed() {
     };
     // AAC has no 4 kHz mode: a clear error, not a panic.
     let err = generate_with(&dir.path().join("x"), &p, 5, opts).unwrap_err();
-    assert!(err.to_string().contains("AAC does not support 4000 Hz"), "{err}");
+    assert!(
+        err.to_string().contains("AAC does not support 4000 Hz"),
+        "{err}"
+    );
     p.sample_rate = 8_000;
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     generate_with(&a, &p, 5, opts).unwrap();

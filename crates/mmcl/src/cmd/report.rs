@@ -117,7 +117,9 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
         md,
         "| scenario | method | buffer | final acc | BWT | forgetting | plasticity | final ECE | seeds |\n|---|---|---|---|---|---|---|---|---|"
     )?;
-    let mut diag: BTreeMap<(Scenario, Method, usize), Vec<[Option<f64>; 5]>> = BTreeMap::new();
+    // Per (scenario, method, buffer): per seed [final acc, BWT, forgetting, plasticity, ECE].
+    type Diagnostics = Vec<[Option<f64>; 5]>;
+    let mut diag: BTreeMap<(Scenario, Method, usize), Diagnostics> = BTreeMap::new();
     for run in &all {
         let r = &run.results;
         if Modality::parse(&r.run.modality) != Some(Modality::Multimodal) {
