@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod config;
+mod device;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +44,9 @@ enum Command {
     /// The audio-visual classifier: write an initialised checkpoint, run a forward pass.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
+    /// Validate a GPU build: CUDA vs CPU vs PyTorch on the golden fixtures, the paper-scale
+    /// step vs torch_step.py, a tiny SAMM run; prints a summary, writes SUMMARY.json.
+    GpuCheck(cmd::gpu::GpuCheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,5 +61,6 @@ fn main() -> anyhow::Result<()> {
         Command::Prep(a) => cmd::prep::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Model(c) => cmd::model::run(c),
+        Command::GpuCheck(a) => cmd::gpu::run(a),
     }
 }

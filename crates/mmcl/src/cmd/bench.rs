@@ -21,7 +21,7 @@ pub enum BenchCommand {
     Step(StepArgs),
 }
 
-#[derive(Copy, Clone, Debug, ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scale {
     Tiny,
     Mini,
@@ -42,25 +42,31 @@ fn scale_shapes(s: Scale) -> (usize, usize, usize, usize, usize, usize, usize) {
 pub struct StepArgs {
     /// Model and batch size (tiny and mini are quick; paper is the paper's shapes).
     #[arg(long, value_enum)]
-    scale: Scale,
+    pub scale: Scale,
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 5)]
-    steps: usize,
+    pub steps: usize,
     /// Untimed steps first (thread pools, allocator and scratch buffers warm up).
     #[arg(long, default_value_t = 2)]
-    warmup: usize,
+    pub warmup: usize,
     /// Seed of the weights, inputs and labels.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub seed: u64,
     /// Also report the time per op class (conv forward, conv backward input/weight, BN,
     /// pool, fused elementwise, rest) in ms per step; adds a little overhead.
     #[arg(long)]
-    profile: bool,
+    pub profile: bool,
+    /// `cpu`, `cuda` or `cuda:N`: where the model, inputs and step run.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Step(a) => step(a),
+        BenchCommand::Step(a) => {
+            println!("{}", step_report(&a)?);
+            Ok(())
+        }
     }
 }
 
@@ -96,7 +102,8 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn step(a: StepArgs) -> anyhow::Result<()> {
+/// Run the step benchmark and return its JSON line (also used by `mmcl gpu-check`).
+pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(a.steps >= 1, "--steps must be at least 1");
     // candle 0.11 runs large elementwise ops (gradient accumulation in backward) on its own
     // spin-waiting thread pool next to rayon's; on a small, shared CPU the spinning costs more
@@ -107,7 +114,7 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let candle_threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_default();
-    let dev = Device::Cpu;
+    let dev: Device = crate::device::open_device(&a.device)?;
     let (b, width, frames, side, fbins, tframes, classes) = scale_shapes(a.scale);
     let cfg = AvNetConfig {
         width,
@@ -147,9 +154,13 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
         let loss = ((cross_entropy(&out.a_logits, &labels)?
             + cross_entropy(&out.v_logits, &labels)?)?
             + cross_entropy(&out.av_logits, &labels)?)?;
+        // On a GPU the ops above are only queued: wait so the phase split is honest
+        // (a no-op on the CPU). The step total is synchronised by reading the loss.
+        dev.synchronize()?;
         let t1 = Instant::now();
         let pf = take_profile();
         let grads = loss.backward()?;
+        dev.synchronize()?;
         let t2 = Instant::now();
         let pb = take_profile();
         for v in &vars {
@@ -183,7 +194,7 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
     set_profiling(false);
     let mut j = serde_json::json!({
         "impl": "mmcl",
-        "device": "cpu",
+        "device": a.device.clone(),
         "threads": rayon_threads(),
         "candle_elementwise_threads": candle_threads,
         "scale": format!("{:?}", a.scale).to_lowercase(),
@@ -214,8 +225,7 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
         section("profile_backward_ms_mean", &prof_bwd, mean(&bwd));
         j["profile_optimizer_ms_mean"] = round2(mean(&opt)).into();
     }
-    println!("{j}");
-    Ok(())
+    Ok(j)
 }
 
 fn rayon_threads() -> usize {

@@ -1,6 +1,7 @@
 //! One module per subcommand group.
 pub mod bench;
 pub mod eval;
+pub mod gpu;
 pub mod manifest;
 pub mod media;
 pub mod model;
