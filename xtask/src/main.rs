@@ -2,6 +2,7 @@
 use clap::{Parser, Subcommand};
 
 mod cuda;
+mod gpu;
 mod reproduce;
 
 #[derive(Parser)]
@@ -15,6 +16,8 @@ struct Cli {
 enum Command {
     /// Build the `mmcl` binary with CUDA (Debian 12: nvcc 11.8, g++-11, sm_80 PTX).
     BuildCuda(cuda::BuildCudaArgs),
+    /// Build with CUDA and assemble the GPU-check folder (binary, fixtures, RUN.txt; < 60 MB).
+    GpuPack(gpu::GpuPackArgs),
     /// The paper's tables end to end: data, cache, the run grid (resumable), REPORT.md.
     Reproduce(Box<reproduce::ReproduceArgs>),
 }
@@ -24,6 +27,7 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match cli.command {
         Command::BuildCuda(args) => cuda::build_cuda(&root, &args).map(|_| ()),
+        Command::GpuPack(args) => gpu::gpu_pack(&root, &args),
         Command::Reproduce(args) => reproduce::reproduce(&root, &args),
     }
 }
