@@ -57,8 +57,11 @@ impl DeviceSpec {
                     );
                 }
                 Device::new_cuda(n).map_err(|e| {
+                    // With RUST_BACKTRACE set candle appends a backtrace: keep the reason.
+                    let e = e.to_string();
+                    let reason = e.lines().next().unwrap_or_default();
                     anyhow::anyhow!(
-                        "device {self}: no usable CUDA GPU ({e}); check `nvidia-smi`, the \
+                        "device {self}: no usable CUDA GPU ({reason}); check `nvidia-smi`, the \
                          driver's libcuda.so.1 and the CUDA runtime libraries on LD_LIBRARY_PATH"
                     )
                 })
