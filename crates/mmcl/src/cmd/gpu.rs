@@ -391,7 +391,7 @@ fn samm_tiny(args: &GpuCheckArgs, gpu: Option<&Device>, skip_reason: &str) -> St
     }
 }
 
-/// The tiny SAMM run itself (also runs on `cpu`, which the tests do not do: it takes minutes).
+/// The tiny SAMM run itself (any device; the tests run it on the CPU).
 pub fn samm_tiny_run(work: &Path, device: &str) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
     let synth = work.join("synth-tiny");
@@ -423,6 +423,7 @@ pub fn samm_tiny_run(work: &Path, device: &str) -> anyhow::Result<serde_json::Va
         file: None,
         shorthands: vec![
             ("method.kind".into(), "\"samm\"".into()),
+            ("method.buffer_size".into(), "50".into()),
             ("device".into(), format!("{device:?}")),
             ("cache".into(), format!("{:?}", cache.display().to_string())),
         ],
@@ -678,6 +679,19 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("film_weights.safetensors"));
+    }
+
+    /// The tiny SAMM run of the check, on the CPU (~6 s here: synthesis, cache, 10 tasks).
+    #[test]
+    fn samm_tiny_run_on_cpu() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = samm_tiny_run(dir.path(), "cpu").unwrap();
+        assert!(d["tasks"].as_u64().unwrap() > 1, "{d}");
+        assert!(!d["final_seen_accuracy_percent"]
+            .as_object()
+            .unwrap()
+            .is_empty());
+        eprintln!("{d}");
     }
 
     #[test]
