@@ -14,8 +14,10 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod device;
 pub mod experiment;
 pub mod gcil;
+mod prefetch;
 pub mod results;
 pub mod run;
 pub mod scenario;
@@ -38,6 +40,9 @@ pub enum SchedulerError {
     Format { path: PathBuf, reason: String },
     #[error("config: {0}")]
     Config(String),
+    /// A device name that does not parse, or a device that cannot be opened.
+    #[error("{0}")]
+    Device(String),
     #[error("loss became {value} at task {task}, epoch {epoch}, step {step}: training diverged (lower optim.lr); the last checkpoint is kept")]
     Diverged {
         task: usize,

@@ -33,6 +33,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::experiment::ExperimentConfig;
+use crate::prefetch::for_each_prefetched;
 use crate::results::{
     ModeResults, RunInfo, RunResults, TaskInfo, TaskTraining, RESULTS_FILE, RESULTS_SCHEMA_VERSION,
 };
@@ -54,6 +55,9 @@ pub struct RunOptions {
     /// Stop (with [`SchedulerError::Interrupted`]) after this many training steps of this
     /// session: simulates a kill mid-task for tests.
     pub stop_after_steps: Option<usize>,
+    /// Load each training batch on the training thread instead of one batch ahead on a
+    /// background thread (results are identical either way; this is for measuring).
+    pub sync_loading: bool,
 }
 
 /// Everything a run needs, opened.
@@ -87,30 +91,11 @@ fn step_rng(seed: u64, task: usize, epoch: usize, step: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(h)
 }
 
-pub fn parse_device(name: &str) -> Result<Device, SchedulerError> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        s if s.starts_with("cuda") => {
-            let n = s
-                .strip_prefix("cuda")
-                .and_then(|r| r.strip_prefix(':'))
-                .map_or(Ok(0), |n| n.parse::<usize>());
-            let n = n.map_err(|_| {
-                SchedulerError::Config(format!("bad device {s:?}: use cpu or cuda:N"))
-            })?;
-            Device::new_cuda(n).map_err(|e| SchedulerError::Config(format!("device {s}: {e}")))
-        }
-        s => Err(SchedulerError::Config(format!(
-            "bad device {s:?}: use cpu or cuda:N"
-        ))),
-    }
-}
-
 impl Setup {
     /// Open the cache, build the loader and the scenario.
     pub fn open(config: &ExperimentConfig) -> Result<Setup, SchedulerError> {
         config.validate()?;
-        let device = parse_device(&config.device)?;
+        let device = crate::device::open_device(&config.device)?;
         let cache = Arc::new(Cache::open(&config.cache)?);
         let loader = Loader::new(
             cache.clone(),
@@ -533,7 +518,13 @@ fn drive(
         for epoch in 0..cfg.train.epochs {
             let order = loader::shuffled(&indices, seed, epoch as u64);
             let mut sum = 0.0f64;
-            for (step, chunk) in order.chunks(cfg.train.batch_size).enumerate() {
+            let chunks: Vec<&[usize]> = order.chunks(cfg.train.batch_size).collect();
+            // The next batch loads on a background thread while this one trains.
+            let ahead = if opts.sync_loading { 0 } else { 1 };
+            let load = |chunk: &&[usize]| -> Result<_, SchedulerError> {
+                Ok(setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?)
+            };
+            for_each_prefetched(&chunks, ahead, load, |step, chunk, b| {
                 if opts.stop_after_steps.is_some_and(|n| session_steps >= n) {
                     pb.abandon();
                     return Err(SchedulerError::Interrupted {
@@ -542,7 +533,6 @@ fn drive(
                         step,
                     });
                 }
-                let b = setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?;
                 let targets: Vec<u32> = chunk.iter().map(|&i| setup.target(i)).collect();
                 let batch = TrainBatch {
                     audio: Tensor::from_vec(b.audio, &b.audio_shape, &setup.device)?,
@@ -581,7 +571,8 @@ fn drive(
                     epoch + 1,
                     cfg.train.epochs
                 ));
-            }
+                Ok(())
+            })?;
             let mean = sum / steps_per_epoch.max(1) as f64;
             epoch_loss.push(mean);
             rd.log(&format!("task {t} epoch {epoch} loss {mean:.5}"));

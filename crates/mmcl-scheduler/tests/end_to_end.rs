@@ -210,6 +210,31 @@ fn killed_and_resumed_run_equals_uninterrupted_run() {
 }
 
 #[test]
+fn loading_ahead_on_a_thread_changes_no_result() {
+    let mut cfg = config(MethodKind::Samm, Modality::AudioVisual, small_seq());
+    // Three steps per epoch, so batches really are loaded ahead.
+    cfg.train.batch_size = 4;
+    let run = |sync_loading| {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions {
+            sync_loading,
+            ..RunOptions::default()
+        };
+        train(&cfg, dir.path(), &opts).unwrap()
+    };
+    let (ahead, inline) = (run(false), run(true));
+    assert_eq!(ahead.modes, inline.modes);
+    let loss = |r: &mmcl_scheduler::RunResults| {
+        r.training
+            .iter()
+            .map(|t| t.epoch_loss.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(loss(&ahead), loss(&inline));
+    assert_eq!(ahead.temperatures, inline.temperatures);
+}
+
+#[test]
 fn diverging_run_stops_with_a_clear_error_and_keeps_its_checkpoint() {
     let mut cfg = config(MethodKind::Sgd, Modality::AudioVisual, small_seq());
     cfg.optim.lr = 1e30;

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod config;
-mod device;
 
 #[derive(Parser)]
 #[command(

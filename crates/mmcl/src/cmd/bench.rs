@@ -114,7 +114,7 @@ pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let candle_threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_default();
-    let dev: Device = crate::device::open_device(&a.device)?;
+    let dev: Device = mmcl_scheduler::device::open_device(&a.device)?;
     let (b, width, frames, side, fbins, tframes, classes) = scale_shapes(a.scale);
     let cfg = AvNetConfig {
         width,

@@ -26,7 +26,7 @@ use clap::Args;
 use mmcl_model::{AvNet, AvNetConfig, Fusion, Modality};
 
 use crate::cmd::bench::{step_report, Scale, StepArgs};
-use crate::device::{DeviceSpec, CUDA_COMPILED};
+use mmcl_scheduler::device::{cuda_compiled, DeviceSpec};
 
 /// Relative bound (max-abs error over max-abs reference) for both comparisons.
 pub const TOLERANCE: f64 = 1e-4;
@@ -452,11 +452,11 @@ pub fn samm_tiny_run(work: &Path, device: &str) -> anyhow::Result<serde_json::Va
 
 /// Open the GPU, or the reason the GPU steps are skipped.
 fn open_gpu(name: &str) -> anyhow::Result<Result<Device, String>> {
-    let spec: DeviceSpec = name.parse().map_err(anyhow::Error::msg)?;
+    let spec: DeviceSpec = name.parse()?;
     if spec == DeviceSpec::Cpu {
         bail!("--device must name a GPU (cuda or cuda:N); the CPU side always runs");
     }
-    if !CUDA_COMPILED {
+    if !cuda_compiled() {
         return Ok(Err(
             "skipped: no CUDA device (binary built without the cuda feature)".into(),
         ));
@@ -490,7 +490,7 @@ pub fn run(args: GpuCheckArgs) -> anyhow::Result<()> {
     let ok = !steps.iter().any(StepResult::failed);
     let summary = serde_json::json!({
         "mmcl_version": env!("CARGO_PKG_VERSION"),
-        "cuda_compiled": CUDA_COMPILED,
+        "cuda_compiled": cuda_compiled(),
         "device": if gpu.is_some() { serde_json::Value::from(args.device.clone()) } else { serde_json::Value::Null },
         "fixtures": fixtures.display().to_string(),
         "tolerance_rel_max_abs": TOLERANCE,
@@ -696,7 +696,7 @@ mod tests {
 
     #[test]
     fn the_command_writes_a_summary_and_exits_ok_without_a_gpu() {
-        if CUDA_COMPILED && Device::new_cuda(0).is_ok() {
+        if cuda_compiled() && Device::new_cuda(0).is_ok() {
             return; // On a GPU machine this would run the whole check.
         }
         let dir = tempfile::tempdir().unwrap();
