@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod atomic;
 mod cmd;
 mod config;
 

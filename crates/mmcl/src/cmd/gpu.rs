@@ -498,7 +498,7 @@ pub fn run(args: GpuCheckArgs) -> anyhow::Result<()> {
         "seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "steps": steps,
     });
-    write_atomic(&args.out, &serde_json::to_vec_pretty(&summary)?)?;
+    crate::atomic::write_atomic(&args.out, &serde_json::to_vec_pretty(&summary)?)?;
     print!("{}", render(&steps));
     println!(
         "gpu-check: {} in {:.1} s; details in {}",
@@ -567,13 +567,6 @@ pub fn render(steps: &[StepResult]) -> String {
         s.push('\n');
     }
     s
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             let net = AvNet::from_checkpoint_with(cfg, &checkpoint, &device)?;
             let (audio, video) = read_inputs(&input, &device)?;
             let logits = forward_batched(&net, &audio, &video, batch_size.max(1))?;
-            write_atomic(&out, &logits)?;
+            write_logits(&out, &logits)?;
             let b = audio.dim(0)?;
             println!(
                 "wrote {}: a_logits, v_logits, av_logits [{b}, {}] (eval mode, {} / {})",
@@ -206,26 +206,8 @@ fn forward_batched(
     ]))
 }
 
-fn write_atomic(path: &Path, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = candle_core::safetensors::save(tensors, &tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+/// Writes the logits as safetensors, atomically.
+fn write_logits(path: &Path, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
+    let bytes = safetensors::serialize(tensors, None)?;
+    crate::atomic::write_atomic(path, &bytes)
 }

@@ -104,7 +104,7 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
         let table = PaperLayoutTable::build(title, group, &aggregated);
         writeln!(md, "{}", table.to_markdown())?;
         let csv = files.join(format!("{slug}.csv"));
-        mmcl_metrics::io::write_atomic(&csv, table.to_csv().as_bytes())?;
+        crate::atomic::write_atomic(&csv, table.to_csv().as_bytes())?;
         writeln!(md, "CSV: [{slug}.csv]({stem}-files/{slug}.csv)\n")?;
     }
 
@@ -238,7 +238,7 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
             run.results.elapsed_s
         )?;
     }
-    mmcl_metrics::io::write_atomic(out, md.as_bytes())?;
+    crate::atomic::write_atomic(out, md.as_bytes())?;
     Ok(format!(
         "wrote {} from {} runs ({} table cells)",
         out.display(),
