@@ -10,11 +10,12 @@
 //! for the backward pass (all three gradients in two sweeps over the data). Other devices:
 //! the same formula as a composition of candle ops.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 use crate::profile::{timed, OpClass};
+use crate::select::use_fast;
 use crate::util::{f32_slice, SendPtr};
 use crate::OpsError;
 
@@ -323,7 +324,7 @@ fn bn_impl(
         }
         .into());
     }
-    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+    if !use_fast(x)? {
         return batch_norm_train_composed(x, weight, bias, eps, relu);
     }
     let saved = Arc::new(Mutex::new(None));

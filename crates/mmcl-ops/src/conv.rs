@@ -15,6 +15,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::profile::{timed, OpClass};
+use crate::select::use_fast;
 use crate::util::{
     dims4, f32_slice, gemm_cm, gemm_cm_acc, gemm_rm, put_scratch, take_scratch, threads, Mat,
     SendPtr,
@@ -679,14 +680,11 @@ impl CustomOp2 for Conv2dBwdWeightOp {
 
 /// 2-d convolution of `x` [N, Cin, H, W] with `w` [Cout, Cin, KH, KW]: no bias, groups 1,
 /// dilation 1, zero padding `cfg.padding` on every side. Differentiable w.r.t. both inputs
-/// for every shape. The fast kernel runs for f32 on the CPU; other dtypes and devices take
-/// [`conv2d_composed`].
+/// for every shape. The fast kernel runs for f32 on the CPU; other dtypes and devices (and
+/// `MMCL_KERNELS=composed`) take [`conv2d_composed`].
 pub fn conv2d(x: &Tensor, w: &Tensor, cfg: Conv2dConfig) -> Result<Tensor> {
     Geom::new(x.shape(), w.shape(), cfg)?;
-    if x.device().is_cpu()
-        && x.dtype() == candle_core::DType::F32
-        && w.dtype() == candle_core::DType::F32
-    {
+    if use_fast(x)? && w.dtype() == candle_core::DType::F32 {
         x.contiguous()?
             .apply_op2(&w.contiguous()?, Conv2dOp { cfg })
     } else {

@@ -5,6 +5,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::profile::{timed, OpClass};
+use crate::select::use_fast;
 use crate::util::f32_slice;
 use crate::OpsError;
 
@@ -88,10 +89,7 @@ pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         }
         .into());
     }
-    if a.device().is_cpu()
-        && a.dtype() == candle_core::DType::F32
-        && b.dtype() == candle_core::DType::F32
-    {
+    if use_fast(a)? && b.dtype() == candle_core::DType::F32 {
         a.contiguous()?.apply_op2(&b.contiguous()?, AddReluOp)
     } else {
         (a + b)?.relu()

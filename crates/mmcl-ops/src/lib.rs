@@ -9,6 +9,10 @@
 //! fall back to compositions of candle's own ops, so the same model code runs on CUDA.
 //! Errors are candle errors wrapping [`OpsError`] so model code can use `?` directly.
 //!
+//! `MMCL_KERNELS=composed` (environment, read once; see [`select`]) forces the candle
+//! compositions on the CPU too: the training step as it was before these kernels, for
+//! before/after timings of whole runs. `mmcl bench step` reports the selection.
+//!
 //! # Kernels (CPU, f32)
 //! - conv2d: im2col over a zero-bordered copy of each sample, samples batched into one GEMM
 //!   per chunk (up to 1 Mi floats of columns; the late layers are otherwise GEMV-shaped),
@@ -80,12 +84,14 @@ mod conv;
 mod fused;
 mod pool;
 pub mod profile;
+pub mod select;
 mod util;
 
 pub use bn::{batch_norm_relu_train, batch_norm_train, batch_norm_train_composed};
 pub use conv::{conv2d, conv2d_composed, Conv2dConfig};
 pub use fused::add_relu;
 pub use pool::{max_pool2d, max_pool2d_composed, MaxPoolConfig};
+pub use select::{kernels, Kernels};
 
 pub use candle_core::{Result, Tensor};
 

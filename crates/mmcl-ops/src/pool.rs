@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use std::sync::Mutex;
 
 use crate::profile::{timed, OpClass};
+use crate::select::use_fast;
 use crate::util::{dims4, f32_slice};
 use crate::OpsError;
 
@@ -193,7 +194,7 @@ impl CustomOp1 for MaxPoolBwdOp {
 /// differentiable w.r.t. `x`.
 pub fn max_pool2d(x: &Tensor, cfg: MaxPoolConfig) -> Result<Tensor> {
     cfg.geom(x.shape())?;
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+    if use_fast(x)? {
         x.contiguous()?.apply_op1(MaxPoolOp {
             cfg,
             argmax: Mutex::new(Vec::new()),

@@ -197,6 +197,8 @@ pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
         "device": a.device.clone(),
         "threads": rayon_threads(),
         "candle_elementwise_threads": candle_threads,
+        // MMCL_KERNELS: `fast` (mmcl-ops CPU kernels) or `composed` (candle compositions).
+        "kernels": mmcl_ops::kernels()?.name(),
         "scale": format!("{:?}", a.scale).to_lowercase(),
         "steps": a.steps,
         "ms_per_step_median": round2(median(&mut total.clone())),
