@@ -31,7 +31,10 @@
 use std::sync::Arc;
 
 use mmcl_media::frames::select_frames;
-use mmcl_media::image_ops::{self, CropRect, RandomResizedCropConfig, IMAGENET_MEAN, IMAGENET_STD};
+use mmcl_media::image_ops::{
+    self, resized_crop_into, CropRect, RandomResizedCropConfig, ResizeScratch, IMAGENET_MEAN,
+    IMAGENET_STD,
+};
 use mmcl_media::spectrogram::{Spectrogram, SpectrogramConfig, Stft, StftScratch};
 use mmcl_media::transform::{AudioTransform, AudioTransformConfig};
 use rand::{Rng, SeedableRng};
@@ -40,7 +43,7 @@ use rayon::prelude::*;
 
 use crate::cache::Cache;
 use crate::error::{CacheError, Result};
-use crate::resize::{normalisation_tables, resized_crop_into, write_planes, ResizeScratch};
+use crate::resize::{normalisation_tables, write_planes};
 
 /// Train-time augmentation or the deterministic evaluation transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,24 +350,34 @@ impl Loader {
                     resized_crop_into(
                         src,
                         frames.width,
+                        frames.height,
                         rect,
                         size,
                         size,
                         &mut scratch.resize,
                         &mut scratch.frame,
-                    );
+                    )
+                    .map_err(|source| CacheError::Media {
+                        context: format!("resizing frame {p} of sample {index}"),
+                        source,
+                    })?;
                     flip
                 }
                 Mode::Eval => {
                     resized_crop_into(
                         src,
                         frames.width,
+                        frames.height,
                         full,
                         size,
                         size,
                         &mut scratch.resize,
                         &mut scratch.frame,
-                    );
+                    )
+                    .map_err(|source| CacheError::Media {
+                        context: format!("resizing frame {p} of sample {index}"),
+                        source,
+                    })?;
                     false
                 }
             };
@@ -381,12 +394,17 @@ impl Loader {
                     resized_crop_into(
                         src,
                         frames.width,
+                        frames.height,
                         full,
                         size,
                         size,
                         &mut scratch.resize,
                         &mut scratch.frame,
-                    );
+                    )
+                    .map_err(|source| CacheError::Media {
+                        context: format!("resizing frame {p} of sample {index}"),
+                        source,
+                    })?;
                 }
                 compact_frames.extend_from_slice(&scratch.frame);
             }

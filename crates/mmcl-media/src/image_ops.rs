@@ -1,12 +1,12 @@
 //! Image transforms with torchvision semantics, on `image::RgbImage` (u8 HWC).
 //!
-//! * [`resize`] / [`resized_crop`]: bilinear with antialiasing, PIL's algorithm (what
-//!   torchvision uses for PIL images, and what `antialias=True`, its default, approximates for
-//!   tensors): a triangle filter whose support widens by the downscale factor, separable,
-//!   horizontal pass first, each pass rounded to u8. PIL computes with 22-bit fixed-point
-//!   weights, we use f32, so an output may differ from PIL by one level at rounding ties.
-//!   (mmcl-data's loader re-implements this arithmetic bit for bit for speed and tests
-//!   that it matches: change both together.)
+//! * [`resize`] / [`resized_crop`] / [`resized_crop_into`]: bilinear with antialiasing, PIL's
+//!   algorithm (what torchvision uses for PIL images, and what `antialias=True`, its default,
+//!   approximates for tensors): a triangle filter whose support widens by the downscale
+//!   factor, separable, horizontal pass first, each pass rounded to u8, in PIL's 22-bit fixed
+//!   point, so the output is PIL's exactly (torch's one-pass float `antialias=True` differs by
+//!   at most one level). [`resized_crop_into`] is the allocation-free form for any packed RGB
+//!   buffer (used by mmcl-data's loader); SIMD (AVX2) when the CPU has it, see [`crate::resample`].
 //! * [`random_resized_crop`]: `RandomResizedCrop(size)` with scale (0.08, 1), ratio (3/4, 4/3):
 //!   ten tries of an area fraction drawn uniformly and a log-uniform aspect ratio, sizes
 //!   rounded half-to-even as Python's `round`, then the centre-crop fallback, exactly as
@@ -17,6 +17,7 @@ use image::RgbImage;
 use rand::Rng;
 
 use crate::error::{MediaError, Result};
+pub use crate::resample::{resized_crop_into, ResizeScratch};
 
 /// ImageNet channel means (RGB), as torchvision's normalisation uses.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -155,91 +156,19 @@ pub fn resized_crop(img: &RgbImage, rect: CropRect, width: u32, height: u32) -> 
             img.height()
         )));
     }
-    let src_w = img.width() as usize;
-    let src = img.as_raw();
-    let horiz = filter_taps(rect.width as usize, width as usize);
-    let vert = filter_taps(rect.height as usize, height as usize);
-    let (out_w, out_h) = (width as usize, height as usize);
-    let rows_in = rect.height as usize;
-
-    // Horizontal pass over the crop's rows -> rows_in x out_w, rounded to u8 as PIL does.
-    let mut tmp = vec![0u8; rows_in * out_w * 3];
-    for y in 0..rows_in {
-        let row_start = ((rect.top as usize + y) * src_w + rect.left as usize) * 3;
-        let row = &src[row_start..row_start + rect.width as usize * 3];
-        let out_row = &mut tmp[y * out_w * 3..(y + 1) * out_w * 3];
-        for (px_out, tap) in out_row.chunks_exact_mut(3).zip(&horiz) {
-            let src_px = &row[tap.start * 3..(tap.start + tap.weights.len()) * 3];
-            let mut acc = [0f32; 3];
-            for (p, &w) in src_px.chunks_exact(3).zip(&tap.weights) {
-                acc[0] += w * p[0] as f32;
-                acc[1] += w * p[1] as f32;
-                acc[2] += w * p[2] as f32;
-            }
-            px_out[0] = to_u8(acc[0]);
-            px_out[1] = to_u8(acc[1]);
-            px_out[2] = to_u8(acc[2]);
-        }
-    }
-    // Vertical pass.
-    let stride = out_w * 3;
-    let mut out = vec![0u8; out_h * stride];
-    let mut acc = vec![0f32; stride];
-    for (y, tap) in vert.iter().enumerate() {
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for (k, &w) in tap.weights.iter().enumerate() {
-            let r = &tmp[(tap.start + k) * stride..(tap.start + k + 1) * stride];
-            for (a, &v) in acc.iter_mut().zip(r) {
-                *a += w * v as f32;
-            }
-        }
-        for (o, &a) in out[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
-            *o = to_u8(a);
-        }
-    }
+    let mut out = vec![0u8; width as usize * height as usize * 3];
+    resized_crop_into(
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+        rect,
+        width as usize,
+        height as usize,
+        &mut ResizeScratch::default(),
+        &mut out,
+    )?;
     RgbImage::from_raw(width, height, out)
         .ok_or_else(|| MediaError::InvalidArgument("resize buffer size".into()))
-}
-
-fn to_u8(x: f32) -> u8 {
-    (x + 0.5).clamp(0.0, 255.0) as u8
-}
-
-struct Taps {
-    start: usize,
-    weights: Vec<f32>,
-}
-
-/// PIL's `precompute_coeffs` for the bilinear (triangle) filter, support 1.
-fn filter_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
-    let scale = in_size as f64 / out_size as f64;
-    let filter_scale = scale.max(1.0);
-    let support = filter_scale;
-    (0..out_size)
-        .map(|i| {
-            let center = (i as f64 + 0.5) * scale;
-            let xmin = ((center - support + 0.5).floor().max(0.0)) as usize;
-            let xmax = ((center + support + 0.5).floor() as usize).min(in_size);
-            let mut weights: Vec<f64> = (xmin..xmax)
-                .map(|x| {
-                    let t = ((x as f64 - center + 0.5) / filter_scale).abs();
-                    if t < 1.0 {
-                        1.0 - t
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let total: f64 = weights.iter().sum();
-            if total > 0.0 {
-                weights.iter_mut().for_each(|w| *w /= total);
-            }
-            Taps {
-                start: xmin,
-                weights: weights.into_iter().map(|w| w as f32).collect(),
-            }
-        })
-        .collect()
 }
 
 /// Horizontal flip (torchvision `hflip`).

@@ -42,6 +42,7 @@ pub mod ffmpeg;
 pub mod frames;
 pub mod image_ops;
 mod mp4_edit;
+pub mod resample;
 pub mod spectrogram;
 pub mod transform;
 
