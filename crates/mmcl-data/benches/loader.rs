@@ -8,7 +8,8 @@
 //!   224 x 224.
 //!
 //! For each: prep clips/s (all threads), then augmented training batches of 32 on a
-//! 1-thread pool and on an all-threads pool: median ms per batch, ms per sample per core
+//! 1-thread pool (`Loader::batch`, fresh buffers, and `Loader::batch_into`, reused buffers)
+//! and on an all-threads pool (reused): median ms per batch, ms per sample per core
 //! (target <= 1.2 ms at paper shapes, the reference's librosa + PIL path takes ~23 ms),
 //! samples/s. Baseline in the same run: the uncached path (decode the WAV and 4 PNG frames
 //! per sample with mmcl-media, then the same transforms), single thread.
@@ -21,7 +22,7 @@ use std::time::Instant;
 
 use image::{Rgb, RgbImage};
 use mmcl_data::cache::Cache;
-use mmcl_data::loader::{sample_rng, Loader, LoaderConfig, Mode};
+use mmcl_data::loader::{sample_rng, Batch, Loader, LoaderConfig, Mode};
 use mmcl_data::manifest::{Manifest, ManifestEntry, Split};
 use mmcl_data::prep::{prepare, PrepOptions};
 use mmcl_media::image_ops::{self, IMAGENET_MEAN, IMAGENET_STD};
@@ -136,7 +137,9 @@ fn run(s: &Shape, quick: bool) {
     let indices: Vec<usize> = (0..b).map(|i| i % cache.len()).collect();
     let iters = if quick { 3 } else { 11 };
     let mut epoch = 0u64;
-    let mut batch_ms = |threads: usize| {
+    let mut reused = Batch::default();
+    // `reuse`: Loader::batch_into over one Batch (no fresh pages); else Loader::batch.
+    let mut batch_ms = |threads: usize, reuse: bool| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -145,15 +148,24 @@ fn run(s: &Shape, quick: bool) {
             median(
                 || {
                     epoch += 1;
-                    black_box(loader.batch(&indices, Mode::Train, 1, epoch).unwrap());
+                    if reuse {
+                        loader
+                            .batch_into(&indices, Mode::Train, 1, epoch, &mut reused)
+                            .unwrap();
+                        black_box(&reused);
+                    } else {
+                        black_box(loader.batch(&indices, Mode::Train, 1, epoch).unwrap());
+                    }
                 },
                 1,
                 iters,
             )
         })
     };
-    let one = batch_ms(1);
-    let all = batch_ms(cores);
+    let fresh = batch_ms(1, false);
+    let one = batch_ms(1, true);
+    let all = batch_ms(cores, true);
+    let fresh_per_sample = fresh / b as f64;
     let one_per_sample = one / b as f64;
     let all_per_sample_core = all * cores as f64 / b as f64;
 
@@ -199,8 +211,9 @@ fn run(s: &Shape, quick: bool) {
     );
     println!(
         "[{}] loader, train batches of {b} ({f}x{t} spectrograms, 4x{m}x{m} frames):\n  \
-         1 thread : {one:.2} ms/batch = {one_per_sample:.3} ms/sample/core ({:.0} samples/s)\n  \
-         {cores} threads: {all:.2} ms/batch = {all_per_sample_core:.3} ms/sample/core ({:.0} samples/s)\n  \
+         1 thread, batch (fresh buffers): {fresh:.2} ms/batch = {fresh_per_sample:.3} ms/sample/core\n  \
+         1 thread, batch_into (reused)  : {one:.2} ms/batch = {one_per_sample:.3} ms/sample/core ({:.0} samples/s)\n  \
+         {cores} threads, batch_into (reused): {all:.2} ms/batch = {all_per_sample_core:.3} ms/sample/core ({:.0} samples/s)\n  \
          baseline (decode per sample, 1 thread): {base:.3} ms/sample -> cache is {:.1}x faster per core; \
          target <= 1.2 ms/sample/core (reference librosa+PIL ~23 ms)",
         s.name,

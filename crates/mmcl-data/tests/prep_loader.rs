@@ -414,6 +414,17 @@ fn batches_are_seeded_and_independent_of_threads_and_batch_composition() {
     let eval = loader.batch(&idx, Mode::Eval, 7, 3).unwrap();
     assert_ne!(eval.video, one.video);
     assert!(one.video.iter().all(|x| x.is_finite()));
+    // batch_into over a buffer that held other batches (larger, then eval, with compact
+    // copies) gives exactly batch()'s result.
+    let mut reused = in_pool(1, 9, 9);
+    loader
+        .batch_into(&[3, 2], Mode::Eval, 1, 1, &mut reused)
+        .unwrap();
+    assert_eq!(reused, loader.batch(&[3, 2], Mode::Eval, 1, 1).unwrap());
+    loader
+        .batch_into(&idx, Mode::Train, 7, 3, &mut reused)
+        .unwrap();
+    assert_eq!(reused, one);
 }
 
 #[test]
