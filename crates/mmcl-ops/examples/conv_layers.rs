@@ -1,5 +1,6 @@
 //! Micro-benchmark: forward, grad-input and grad-weight time of every convolution of the
-//! AV ResNet-18 at one bench scale, with achieved GFLOP/s.
+//! AV ResNet-18 at one bench scale, with achieved GFLOP/s, for the AVX-512 grid kernels and
+//! the im2col + GEMM kernels side by side.
 //!
 //! `cargo run -p mmcl-ops --example conv_layers -- tiny|mini|paper [reps]`
 use std::time::Instant;
@@ -55,10 +56,13 @@ fn main() -> candle_core::Result<()> {
     let mut layers = encoder("audio", b, 1, width, fb, tf);
     layers.extend(encoder("video", b * frames, 3, width, side, side));
     let dev = Device::Cpu;
-    let (mut tf_, mut tbi, mut tbw, mut flops) = (0.0, 0.0, 0.0, 0.0);
+    // Index 0: AVX-512 grid kernels (where the CPU has them), 1: im2col + gemm; alternated
+    // per repetition so both see the same machine load.
+    let mut tot = [[0f64; 3]; 2];
+    let mut flops = 0.0;
     println!(
-        "{:<18} {:>9} {:>9} {:>9}  (ms; GFLOP/s fwd)",
-        "layer", "fwd", "bwd_in", "bwd_w"
+        "{:<18} {:>27} {:>27}  (ms; grid kernels | im2col+gemm; GFLOP/s fwd)",
+        "layer", "fwd / bwd_in / bwd_w", "fwd / bwd_in / bwd_w"
     );
     for (name, [n, cin, cout, k, s, p, h, w]) in layers {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, cin, h, w), &dev)?)?;
@@ -67,29 +71,52 @@ fn main() -> candle_core::Result<()> {
             stride: s,
             padding: p,
         };
-        let (mut bf, mut bb, mut bw) = (f64::MAX, f64::MAX, f64::MAX);
+        let mut best = [[f64::MAX; 3]; 2];
         mmcl_ops::profile::set_profiling(true);
         for _ in 0..reps {
-            mmcl_ops::profile::take_profile();
-            let t0 = Instant::now();
-            let y = conv2d(&x, &wt, cfg)?;
-            bf = bf.min(t0.elapsed().as_secs_f64() * 1e3);
-            let _g = y.sum_all()?.backward()?;
-            let prof = mmcl_ops::profile::take_profile();
-            bb = bb.min(prof[1].1.as_secs_f64() * 1e3);
-            bw = bw.min(prof[2].1.as_secs_f64() * 1e3);
+            for (v, b) in best.iter_mut().enumerate() {
+                mmcl_ops::set_grid_kernels(v == 0);
+                mmcl_ops::profile::take_profile();
+                let t0 = Instant::now();
+                let y = conv2d(&x, &wt, cfg)?;
+                b[0] = b[0].min(t0.elapsed().as_secs_f64() * 1e3);
+                let _g = y.sum_all()?.backward()?;
+                let prof = mmcl_ops::profile::take_profile();
+                b[1] = b[1].min(prof[1].1.as_secs_f64() * 1e3);
+                b[2] = b[2].min(prof[2].1.as_secs_f64() * 1e3);
+            }
         }
+        mmcl_ops::set_grid_kernels(true);
         let (oh, ow) = (out(h, k, s, p), out(w, k, s, p));
         let f = 2.0 * (n * cout * oh * ow * cin * k * k) as f64;
+        let [g, i] = best;
         println!(
-            "{name:<18} {bf:>9.3} {bb:>9.3} {bw:>9.3}  {:.1}",
-            f / bf / 1e6
+            "{name:<18} {:>8.3} {:>8.3} {:>8.3}  {:>8.3} {:>8.3} {:>8.3}  {:.0} | {:.0}",
+            g[0],
+            g[1],
+            g[2],
+            i[0],
+            i[1],
+            i[2],
+            f / g[0] / 1e6,
+            f / i[0] / 1e6
         );
-        (tf_, tbi, tbw, flops) = (tf_ + bf, tbi + bb, tbw + bw, flops + f);
+        for v in 0..2 {
+            for j in 0..3 {
+                tot[v][j] += best[v][j];
+            }
+        }
+        flops += f;
     }
     println!(
-        "{:<18} {tf_:>9.3} {tbi:>9.3} {tbw:>9.3}  fwd GFLOP {:.3}",
+        "{:<18} {:>8.3} {:>8.3} {:>8.3}  {:>8.3} {:>8.3} {:>8.3}  fwd GFLOP {:.3}",
         "total",
+        tot[0][0],
+        tot[0][1],
+        tot[0][2],
+        tot[1][0],
+        tot[1][1],
+        tot[1][2],
         flops / 1e9
     );
     Ok(())

@@ -14,6 +14,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::direct;
 use crate::profile::{timed, OpClass};
 use crate::select::use_fast;
 use crate::util::{
@@ -394,6 +395,14 @@ unsafe fn samples_mut<'a>(base: SendPtr, len: usize, r: std::ops::Range<usize>) 
 /// those layouts with contiguous loads (a row-major `Y` made it gather strided values,
 /// 1.3-2x slower for narrow layers; see `examples/gemm_probe.rs`).
 pub(crate) fn conv_fwd_cpu(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
+    if direct::fwd_ok(g) {
+        return direct::conv_fwd(x, w, g);
+    }
+    conv_fwd_im2col(x, w, g)
+}
+
+/// [`conv_fwd_cpu`] through im2col and the `gemm` crate (any CPU, any shape).
+pub(crate) fn conv_fwd_im2col(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0f32; g.n * g.out_len()];
     let yp = SendPtr(y.as_mut_ptr());
@@ -447,6 +456,14 @@ pub(crate) fn conv_fwd_cpu(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
 
 /// Gradient w.r.t. the input on CPU: `dx[n] = col2im(W^T * dy[n])`, samples batched per GEMM.
 pub(crate) fn conv_bwd_input_cpu(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
+    if let Some(t) = direct::bwd_input_geom(g) {
+        return direct::conv_bwd_input(dy, w, g, &t);
+    }
+    conv_bwd_input_im2col(dy, w, g)
+}
+
+/// [`conv_bwd_input_cpu`] through the `gemm` crate and col2im (any CPU, any shape).
+pub(crate) fn conv_bwd_input_im2col(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0f32; g.n * g.in_len()];
     let dxp = SendPtr(dx.as_mut_ptr());
@@ -520,6 +537,14 @@ pub(crate) fn conv_bwd_input_cpu(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
 /// packs fastest (the row-major form packed the im2col matrix with strided loads, ~7x slower
 /// for narrow layers).
 pub(crate) fn conv_bwd_weight_cpu(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
+    if direct::bwd_weight_ok(g) {
+        return direct::conv_bwd_weight(x, dy, g);
+    }
+    conv_bwd_weight_im2col(x, dy, g)
+}
+
+/// [`conv_bwd_weight_cpu`] through im2col and the `gemm` crate (any CPU, any shape).
+pub(crate) fn conv_bwd_weight_im2col(x: &[f32], dy: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let wlen = g.cout * k;
     let plan = Plan::new(g);

@@ -81,6 +81,7 @@
 
 mod bn;
 mod conv;
+mod direct;
 mod fused;
 mod pool;
 pub mod profile;
@@ -89,6 +90,7 @@ mod util;
 
 pub use bn::{batch_norm_relu_train, batch_norm_train, batch_norm_train_composed};
 pub use conv::{conv2d, conv2d_composed, Conv2dConfig};
+pub use direct::{grid_kernels_active, set_grid_kernels};
 pub use fused::add_relu;
 pub use pool::{max_pool2d, max_pool2d_composed, MaxPoolConfig};
 pub use select::{kernels, Kernels};

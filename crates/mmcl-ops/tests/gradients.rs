@@ -163,6 +163,96 @@ fn conv2d_matches_candle_composition_forward_and_backward() {
     }
 }
 
+/// Channel counts of real layers (>= 8 outputs, not multiples of the register tiles) take
+/// the AVX-512 grid kernels where the CPU has them (see `grid_kernels_active`); the im2col
+/// path is covered by the narrow cases above and by the kernels' own unit tests.
+#[test]
+fn conv2d_wide_layers_match_candle_composition_forward_and_backward() {
+    eprintln!("grid kernels active: {}", mmcl_ops::grid_kernels_active());
+    let mut ci = 0u64;
+    for &(n, h, w) in &[(1, 9, 14), (3, 13, 10)] {
+        for &k in &[1, 3, 7] {
+            for &stride in &[1, 2] {
+                for &pad in &[0, 1, 3] {
+                    if h + 2 * pad < k || w + 2 * pad < k {
+                        continue;
+                    }
+                    ci += 1;
+                    let cfg = Conv2dConfig {
+                        stride,
+                        padding: pad,
+                    };
+                    let x = Var::from_tensor(&rand_t(&[n, 9, h, w], 300 + ci)).unwrap();
+                    let wt = Var::from_tensor(&rand_t(&[10, 9, k, k], 400 + ci)).unwrap();
+                    let what = format!("wide conv n{n} {h}x{w} k{k} s{stride} p{pad}");
+                    let y = conv2d(&x, &wt, cfg).unwrap();
+                    let yr = conv2d_composed(&x, &wt, cfg).unwrap();
+                    assert_close(&y, &yr, 1e-5, &format!("{what} forward"));
+                    let g = weighted_sum(&y, 98).backward().unwrap();
+                    let gr = weighted_sum(&yr, 98).backward().unwrap();
+                    for (v, name) in [(&x, "input"), (&wt, "weight")] {
+                        assert_close(
+                            g.get(v).unwrap(),
+                            gr.get(v).unwrap(),
+                            1e-5,
+                            &format!("{what} grad {name}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv2d_wide_layer_gradients_match_finite_differences() {
+    for &(n, h, w, k, stride, pad) in &[
+        (3, 7, 10, 3, 1, 1),
+        (1, 9, 6, 3, 2, 1),
+        (3, 5, 8, 1, 2, 0),
+        (1, 11, 9, 7, 2, 3),
+    ] {
+        let cfg = Conv2dConfig {
+            stride,
+            padding: pad,
+        };
+        let x = rand_t(&[n, 8, h, w], 11);
+        let wt = rand_t(&[9, 8, k, k], 12);
+        let loss = |ins: &[Tensor]| {
+            weighted_sum(&conv2d(&ins[0], &ins[1], cfg).unwrap(), 13)
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let (xv, wv) = (
+            Var::from_tensor(&x).unwrap(),
+            Var::from_tensor(&wt).unwrap(),
+        );
+        let g = weighted_sum(&conv2d(&xv, &wv, cfg).unwrap(), 13)
+            .backward()
+            .unwrap();
+        let what = format!("wide conv n{n} {h}x{w} k{k} s{stride} p{pad}");
+        let ins = [x, wt];
+        check_fd(
+            &ins,
+            0,
+            g.get(&xv).unwrap(),
+            &loss,
+            1e-2,
+            2e-3,
+            &format!("{what} x"),
+        );
+        check_fd(
+            &ins,
+            1,
+            g.get(&wv).unwrap(),
+            &loss,
+            1e-2,
+            2e-3,
+            &format!("{what} w"),
+        );
+    }
+}
+
 #[test]
 fn conv2d_matches_plain_candle_where_candle_is_correct() {
     // Square, even input: candle's own padded conv2d backward is right here.
