@@ -42,5 +42,4 @@ pub mod error;
 pub mod loader;
 pub mod manifest;
 pub mod prep;
-mod resize;
 pub mod vggsound;

@@ -43,7 +43,6 @@ use rayon::prelude::*;
 
 use crate::cache::Cache;
 use crate::error::{CacheError, Result};
-use crate::resize::{normalisation_tables, write_planes};
 
 /// Train-time augmentation or the deterministic evaluation transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +178,6 @@ pub struct Loader {
     config: LoaderConfig,
     audio: AudioTransform,
     spec_shape: (usize, usize),
-    tables: Box<[[f32; 256]; 3]>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -236,7 +234,6 @@ impl Loader {
             config,
             audio,
             spec_shape,
-            tables: Box::new(normalisation_tables(config.mean, config.std)),
         })
     }
 
@@ -397,11 +394,13 @@ impl Loader {
                     false
                 }
             };
-            write_planes(
+            image_ops::write_normalized_planes(
                 &scratch.frame,
                 size,
+                size,
                 flip,
-                &self.tables,
+                self.config.mean,
+                self.config.std,
                 &mut video_out[k * plane..],
                 t * plane,
             );
@@ -504,7 +503,16 @@ impl Loader {
                 let plane = s * s;
                 for k in 0..t {
                     let img = &c.frames[k * plane * 3..(k + 1) * plane * 3];
-                    write_planes(img, s, false, &self.tables, &mut v[k * plane..], t * plane);
+                    image_ops::write_normalized_planes(
+                        img,
+                        s,
+                        s,
+                        false,
+                        self.config.mean,
+                        self.config.std,
+                        &mut v[k * plane..],
+                        t * plane,
+                    );
                 }
                 Ok(())
             })?;
