@@ -10,13 +10,13 @@
 //! for the backward pass (all three gradients in two sweeps over the data). Other devices:
 //! the same formula as a composition of candle ops.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 use crate::profile::{timed, OpClass};
 use crate::select::use_fast;
-use crate::util::{f32_slice, SendPtr};
+use crate::util::{f32_slice, output_vec, SendPtr};
 use crate::OpsError;
 
 /// Lanes of the vectorisable partial sums below (LLVM does not reorder a plain float sum).
@@ -36,45 +36,47 @@ fn lanes_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     acc.iter().map(|&a| a as f64).sum::<f64>() + tail as f64
 }
 
-/// `(sum(g), sum(g * (x - mean)))` with `g = dy` masked by `y > 0` when `relu`, vectorised.
+/// `(sum(g), sum(g * (x - mean)))` with `g = dy`, masked by `x * scale + shift > 0` (the
+/// forward pass's ReLU input, recomputed bit-identically instead of reading `y`) when
+/// `relu`; vectorised.
 #[inline(always)]
-fn lanes_grad_sums(x: &[f32], dy: &[f32], y: &[f32], mean: f32, relu: bool) -> (f64, f64) {
-    let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
+fn lanes_grad_sums(x: &[f32], dy: &[f32], a: Affine, relu: bool) -> (f64, f64) {
+    let (mut sa, mut sb) = ([0f32; LANES], [0f32; LANES]);
     let n = x.len() / LANES * LANES;
     let (mut ta, mut tb) = (0f64, 0f64);
-    if relu {
-        for ((xc, gc), yc) in x[..n]
-            .chunks_exact(LANES)
-            .zip(dy[..n].chunks_exact(LANES))
-            .zip(y[..n].chunks_exact(LANES))
-        {
-            for l in 0..LANES {
-                let g = if yc[l] > 0.0 { gc[l] } else { 0.0 };
-                a[l] += g;
-                b[l] += g * (xc[l] - mean);
-            }
-        }
-        for j in n..x.len() {
-            let g = if y[j] > 0.0 { dy[j] } else { 0.0 };
-            ta += g as f64;
-            tb += (g * (x[j] - mean)) as f64;
-        }
-    } else {
-        for (xc, gc) in x[..n].chunks_exact(LANES).zip(dy[..n].chunks_exact(LANES)) {
-            for l in 0..LANES {
-                a[l] += gc[l];
-                b[l] += gc[l] * (xc[l] - mean);
-            }
-        }
-        for j in n..x.len() {
-            ta += dy[j] as f64;
-            tb += (dy[j] * (x[j] - mean)) as f64;
+    let mean = a.mean;
+    for (xc, gc) in x[..n].chunks_exact(LANES).zip(dy[..n].chunks_exact(LANES)) {
+        for l in 0..LANES {
+            let g = if !relu || a.pass(xc[l]) { gc[l] } else { 0.0 };
+            sa[l] += g;
+            sb[l] += g * (xc[l] - mean);
         }
     }
+    for j in n..x.len() {
+        let g = if !relu || a.pass(x[j]) { dy[j] } else { 0.0 };
+        ta += g as f64;
+        tb += (g * (x[j] - mean)) as f64;
+    }
     (
-        a.iter().map(|&v| v as f64).sum::<f64>() + ta,
-        b.iter().map(|&v| v as f64).sum::<f64>() + tb,
+        sa.iter().map(|&v| v as f64).sum::<f64>() + ta,
+        sb.iter().map(|&v| v as f64).sum::<f64>() + tb,
     )
+}
+
+/// One channel's forward affine map `y = x * scale + shift` and its batch mean.
+#[derive(Clone, Copy)]
+struct Affine {
+    mean: f32,
+    scale: f32,
+    shift: f32,
+}
+
+impl Affine {
+    /// Whether the fused ReLU let `x` through (same float ops as the forward pass).
+    #[inline(always)]
+    fn pass(self, x: f32) -> bool {
+        x * self.scale + self.shift > 0.0
+    }
 }
 
 /// (N, C, elements per channel per sample) of a BN input [N, C, ...].
@@ -104,6 +106,9 @@ struct Saved {
     var: Vec<f32>,
     invstd: Vec<f32>,
     weight: Vec<f32>,
+    /// The forward pass's per-channel affine map (for the ReLU mask in backward).
+    scale: Vec<f32>,
+    shift: Vec<f32>,
 }
 
 struct BnOp {
@@ -146,9 +151,9 @@ impl CustomOp3 for BnOp {
                 .into());
             }
             let count = (n * m) as f64;
-            let mut y = vec![0f32; x.len()];
+            let mut y = output_vec(x.len()); // every channel plane written below
             let yp = SendPtr(y.as_mut_ptr());
-            let stats: Vec<(f32, f32, f32)> = (0..c)
+            let stats: Vec<(f32, f32, f32, f32, f32)> = (0..c)
                 .into_par_iter()
                 .map(|ch| {
                     let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
@@ -181,7 +186,7 @@ impl CustomOp3 for BnOp {
                             }
                         }
                     }
-                    (mf, var as f32, invstd as f32)
+                    (mf, var as f32, invstd as f32, scale, shift)
                 })
                 .collect();
             let saved = Saved {
@@ -189,6 +194,8 @@ impl CustomOp3 for BnOp {
                 var: stats.iter().map(|s| s.1).collect(),
                 invstd: stats.iter().map(|s| s.2).collect(),
                 weight: w.to_vec(),
+                scale: stats.iter().map(|s| s.3).collect(),
+                shift: stats.iter().map(|s| s.4).collect(),
             };
             *self.saved.lock().map_err(|_| OpsError::Poisoned {
                 op: "batch_norm_train",
@@ -217,7 +224,8 @@ impl CustomOp3 for BnOp {
             saved,
             grads: Mutex::new(None),
         };
-        let dx = x.apply_op3_no_bwd(&dy.contiguous()?, y, &op)?;
+        let _ = y; // the ReLU mask is recomputed from x
+        let dx = x.apply_op2_no_bwd(&dy.contiguous()?, &op)?;
         let (gw, gb) = op
             .grads
             .lock()
@@ -232,70 +240,52 @@ impl CustomOp3 for BnOp {
     }
 }
 
-impl CustomOp3 for BnBwdOp<'_> {
+impl CustomOp2 for BnBwdOp<'_> {
     fn name(&self) -> &'static str {
         "mmcl-batch-norm-train-bwd"
     }
-    /// Args: x, dy, y (y only read for the ReLU mask).
+    /// Args: x, dy.
     fn cpu_fwd(
         &self,
         s1: &CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         timed(OpClass::BatchNormBackward, || {
             let (n, c, m) = bn_dims(l1.shape())?;
             let x = f32_slice(s1, l1, "batch_norm_train-bwd")?;
             let dy = f32_slice(s2, l2, "batch_norm_train-bwd")?;
-            let y = f32_slice(s3, l3, "batch_norm_train-bwd")?;
             let count = (n * m) as f32;
             let sv = self.saved;
-            let mut dx = vec![0f32; x.len()];
+            let mut dx = output_vec(x.len()); // every channel plane written below
             let dxp = SendPtr(dx.as_mut_ptr());
             let relu = self.relu;
+            let simd = crate::direct::detected();
             let grads: Vec<(f32, f32)> = (0..c)
                 .into_par_iter()
                 .map(|ch| {
-                    let (mean, invstd) = (sv.mean[ch], sv.invstd[ch]);
-                    let range = |i: usize| (i * c + ch) * m..(i * c + ch + 1) * m;
-                    // Sweep 1: sum(dy) and sum(dy * (x - mean)), with the ReLU mask applied.
-                    let (mut sdy, mut sdyx) = (0f64, 0f64);
-                    for i in 0..n {
-                        let r = range(i);
-                        let (a, bsum) =
-                            lanes_grad_sums(&x[r.clone()], &dy[r.clone()], &y[r], mean, relu);
-                        sdy += a;
-                        sdyx += bsum;
-                    }
-                    let gbias = sdy as f32;
-                    let gweight = (sdyx * invstd as f64) as f32;
-                    // Sweep 2: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
-                    let k = sv.weight[ch] * invstd;
-                    let mdy = gbias / count;
-                    let c2 = gweight * invstd / count;
-                    for i in 0..n {
-                        let r = range(i);
-                        // SAFETY: channel `ch` of sample `i` is written by this task only.
-                        let out =
-                            unsafe { std::slice::from_raw_parts_mut({ dxp }.0.add(r.start), m) };
-                        let (xs, gs, ys) = (&x[r.clone()], &dy[r.clone()], &y[r]);
-                        if relu {
-                            for ((o, (&xv, &gv)), &yv) in
-                                out.iter_mut().zip(xs.iter().zip(gs)).zip(ys)
-                            {
-                                let g = if yv > 0.0 { gv } else { 0.0 };
-                                *o = k * (g - mdy - (xv - mean) * c2);
-                            }
-                        } else {
-                            for (o, (&xv, &gv)) in out.iter_mut().zip(xs.iter().zip(gs)) {
-                                *o = k * (gv - mdy - (xv - mean) * c2);
-                            }
+                    let ch = BwdChannel {
+                        a: Affine {
+                            mean: sv.mean[ch],
+                            scale: sv.scale[ch],
+                            shift: sv.shift[ch],
+                        },
+                        invstd: sv.invstd[ch],
+                        weight: sv.weight[ch],
+                        count,
+                        relu,
+                        planes: (0..n).map(|i| (i * c + ch) * m).collect(),
+                        m,
+                    };
+                    if simd {
+                        // SAFETY: the CPU has AVX-512F (checked at runtime).
+                        #[cfg(target_arch = "x86_64")]
+                        unsafe {
+                            return ch.run_avx512(x, dy, dxp);
                         }
                     }
-                    (gweight, gbias)
+                    ch.run(x, dy, dxp)
                 })
                 .collect();
             *self.grads.lock().map_err(|_| OpsError::Poisoned {
@@ -306,6 +296,69 @@ impl CustomOp3 for BnBwdOp<'_> {
             ));
             Ok((CpuStorage::F32(dx), l1.shape().clone()))
         })
+    }
+}
+
+/// The backward pass of one channel (its planes at `planes[i] .. + m` of x, dy and dx).
+struct BwdChannel {
+    a: Affine,
+    invstd: f32,
+    weight: f32,
+    count: f32,
+    relu: bool,
+    planes: Vec<usize>,
+    m: usize,
+}
+
+impl BwdChannel {
+    /// Returns (grad weight, grad bias) and writes the channel's planes of `dx`.
+    #[inline(always)]
+    fn body(&self, x: &[f32], dy: &[f32], dxp: SendPtr) -> (f32, f32) {
+        let (a, m, relu) = (self.a, self.m, self.relu);
+        // Sweep 1: sum(dy) and sum(dy * (x - mean)), with the ReLU mask applied.
+        let (mut sdy, mut sdyx) = (0f64, 0f64);
+        for &p in &self.planes {
+            let (ga, gb) = lanes_grad_sums(&x[p..p + m], &dy[p..p + m], a, relu);
+            sdy += ga;
+            sdyx += gb;
+        }
+        let gbias = sdy as f32;
+        let gweight = (sdyx * self.invstd as f64) as f32;
+        // Sweep 2: dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
+        let k = self.weight * self.invstd;
+        let mdy = gbias / self.count;
+        let c2 = gweight * self.invstd / self.count;
+        let mean = a.mean;
+        for &p in &self.planes {
+            // SAFETY: this channel's planes of dx are written by this task only.
+            let out = unsafe { std::slice::from_raw_parts_mut({ dxp }.0.add(p), m) };
+            let (xs, gs) = (&x[p..p + m], &dy[p..p + m]);
+            if relu {
+                for (o, (&xv, &gv)) in out.iter_mut().zip(xs.iter().zip(gs)) {
+                    let g = if a.pass(xv) { gv } else { 0.0 };
+                    *o = k * (g - mdy - (xv - mean) * c2);
+                }
+            } else {
+                for (o, (&xv, &gv)) in out.iter_mut().zip(xs.iter().zip(gs)) {
+                    *o = k * (gv - mdy - (xv - mean) * c2);
+                }
+            }
+        }
+        (gweight, gbias)
+    }
+
+    fn run(&self, x: &[f32], dy: &[f32], dxp: SendPtr) -> (f32, f32) {
+        self.body(x, dy, dxp)
+    }
+
+    /// [`Self::run`] compiled for AVX-512 (the crate's baseline target is SSE2 only).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    unsafe fn run_avx512(&self, x: &[f32], dy: &[f32], dxp: SendPtr) -> (f32, f32) {
+        self.body(x, dy, dxp)
     }
 }
 
@@ -394,4 +447,54 @@ pub fn batch_norm_train_composed(
         .broadcast_add(&bias.reshape(bshape.as_slice())?)?;
     let y = if relu { y.relu()? } else { y };
     Ok((y, mean.flatten_all()?.detach(), var.flatten_all()?.detach()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX-512 build of the backward kernel equals the portable build (same code, other
+    /// target features): odd plane sizes (vector tails), ReLU on and off.
+    #[test]
+    fn backward_channel_simd_matches_portable() {
+        if !crate::direct::detected() {
+            return;
+        }
+        let (n, c, m) = (3usize, 2usize, 37usize);
+        let mut s = 12345u64;
+        let mut rnd = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let x: Vec<f32> = (0..n * c * m).map(|_| rnd()).collect();
+        let dy: Vec<f32> = (0..n * c * m).map(|_| rnd()).collect();
+        for relu in [false, true] {
+            let ch = BwdChannel {
+                a: Affine {
+                    mean: 0.1,
+                    scale: 1.3,
+                    shift: -0.2,
+                },
+                invstd: 1.1,
+                weight: 0.9,
+                count: (n * m) as f32,
+                relu,
+                planes: (0..n).map(|i| (i * c + 1) * m).collect(),
+                m,
+            };
+            let mut d1 = vec![0f32; x.len()];
+            let mut d2 = vec![0f32; x.len()];
+            let r1 = ch.run(&x, &dy, SendPtr(d1.as_mut_ptr()));
+            // SAFETY: AVX-512F checked above.
+            let r2 = unsafe { ch.run_avx512(&x, &dy, SendPtr(d2.as_mut_ptr())) };
+            assert!(
+                (r1.0 - r2.0).abs() <= 1e-5 && (r1.1 - r2.1).abs() <= 1e-5,
+                "relu {relu}"
+            );
+            for (a, b) in d1.iter().zip(&d2) {
+                assert!((a - b).abs() <= 1e-5, "relu {relu}: {a} vs {b}");
+            }
+            assert!(d1.iter().any(|&v| v != 0.0));
+        }
+    }
 }

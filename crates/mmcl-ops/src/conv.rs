@@ -18,8 +18,8 @@ use crate::direct;
 use crate::profile::{timed, OpClass};
 use crate::select::use_fast;
 use crate::util::{
-    dims4, f32_slice, gemm_cm, gemm_cm_acc, gemm_rm, put_scratch, take_scratch, threads, Mat,
-    SendPtr,
+    dims4, f32_slice, gemm_cm, gemm_cm_acc, gemm_rm, output_vec, put_scratch, take_scratch,
+    threads, Mat, SendPtr,
 };
 use crate::OpsError;
 
@@ -404,7 +404,7 @@ pub(crate) fn conv_fwd_cpu(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
 /// [`conv_fwd_cpu`] through im2col and the `gemm` crate (any CPU, any shape).
 pub(crate) fn conv_fwd_im2col(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
-    let mut y = vec![0f32; g.n * g.out_len()];
+    let mut y = output_vec(g.n * g.out_len()); // every chunk written by gemm/scatter
     let yp = SendPtr(y.as_mut_ptr());
     let mut wt = vec![0f32; w.len()];
     transpose(w, g.cout, k, &mut wt);
@@ -465,7 +465,7 @@ pub(crate) fn conv_bwd_input_cpu(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
 /// [`conv_bwd_input_cpu`] through the `gemm` crate and col2im (any CPU, any shape).
 pub(crate) fn conv_bwd_input_im2col(dy: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
-    let mut dx = vec![0f32; g.n * g.in_len()];
+    let mut dx = output_vec(g.n * g.in_len()); // overwritten by gemm, scatter or col2im
     let dxp = SendPtr(dx.as_mut_ptr());
     let plan = Plan::new(g);
     plan.run(|_, group, par| {

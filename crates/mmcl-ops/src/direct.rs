@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::conv::Geom;
-use crate::util::{put_scratch, take_scratch, threads, SendPtr};
+use crate::util::{output_vec, put_scratch, take_scratch, threads, SendPtr};
 
 /// Forward tile: output channels x grid positions.
 const MR: usize = 8;
@@ -60,7 +60,7 @@ fn available() -> bool {
     !DISABLED.load(Ordering::Relaxed) && detected()
 }
 
-fn detected() -> bool {
+pub(crate) fn detected() -> bool {
     *DETECTED.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
@@ -240,7 +240,7 @@ pub(crate) fn conv_fwd(x: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
             }
         }
     }
-    let mut y = vec![0f32; g.n * g.out_len()];
+    let mut y = output_vec(g.n * g.out_len()); // every sample compacted below
     let yp = SendPtr(y.as_mut_ptr());
     let chunk = chunk_len(g);
     let wp = &wp;

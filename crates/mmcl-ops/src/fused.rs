@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::profile::{timed, OpClass};
 use crate::select::use_fast;
-use crate::util::f32_slice;
+use crate::util::{f32_slice, output_vec};
 use crate::OpsError;
 
 /// Elements per rayon task in elementwise kernels.
@@ -29,7 +29,7 @@ impl CustomOp2 for AddReluOp {
         timed(OpClass::Elementwise, || {
             let a = f32_slice(s1, l1, "add_relu")?;
             let b = f32_slice(s2, l2, "add_relu")?;
-            let mut y = vec![0f32; a.len()];
+            let mut y = output_vec(a.len());
             y.par_chunks_mut(CHUNK)
                 .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
                 .for_each(|(y, (a, b))| {
@@ -67,7 +67,7 @@ impl CustomOp2 for ReluMaskOp {
         timed(OpClass::Elementwise, || {
             let dy = f32_slice(s1, l1, "relu-mask")?;
             let y = f32_slice(s2, l2, "relu-mask")?;
-            let mut g = vec![0f32; dy.len()];
+            let mut g = output_vec(dy.len());
             g.par_chunks_mut(CHUNK)
                 .zip(dy.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)))
                 .for_each(|(g, (d, y))| {

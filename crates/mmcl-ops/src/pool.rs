@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use crate::profile::{timed, OpClass};
 use crate::select::use_fast;
-use crate::util::{dims4, f32_slice};
+use crate::util::{dims4, f32_slice, output_vec};
 use crate::OpsError;
 
 /// Window size, stride and implicit -inf padding of a [`max_pool2d`] (same on both axes).
@@ -102,7 +102,7 @@ impl CustomOp1 for MaxPoolOp {
                 self.cfg.padding as isize,
             );
             let plane_out = g.oh * g.ow;
-            let mut y = vec![0f32; g.planes * plane_out];
+            let mut y = output_vec(g.planes * plane_out); // every window written
             let mut idx = vec![0u32; g.planes * plane_out];
             y.par_chunks_mut(plane_out)
                 .zip(idx.par_chunks_mut(plane_out))

@@ -45,6 +45,19 @@ thread_local! {
     static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// An output buffer of `len` floats whose contents are unspecified (no zeroing pass): for
+/// kernels that write every element before anything reads it.
+pub(crate) fn output_vec(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: f32 has no invalid bit patterns and the capacity is `len`; every caller
+    // overwrites all `len` elements before reading any (see the call sites).
+    #[allow(clippy::uninit_vec)]
+    unsafe {
+        v.set_len(len)
+    };
+    v
+}
+
 /// A scratch buffer of at least `len` floats; contents are unspecified.
 pub(crate) fn take_scratch(len: usize) -> Vec<f32> {
     let mut v = SCRATCH.with(|s| {
