@@ -79,6 +79,7 @@
 //! # let _ = batch_var; Ok(()) }
 //! ```
 
+pub mod alloc;
 mod bn;
 mod conv;
 mod direct;

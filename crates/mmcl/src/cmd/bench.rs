@@ -114,6 +114,9 @@ pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let candle_threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_default();
+    // Keep freed activations/gradients in the process instead of page-faulting them back in
+    // every step (see mmcl_ops::alloc); a training binary should do the same.
+    let kept = mmcl_ops::alloc::keep_freed_memory();
     let dev: Device = mmcl_scheduler::device::open_device(&a.device)?;
     let (b, width, frames, side, fbins, tframes, classes) = scale_shapes(a.scale);
     let cfg = AvNetConfig {
@@ -199,6 +202,7 @@ pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
         "candle_elementwise_threads": candle_threads,
         // MMCL_KERNELS: `fast` (mmcl-ops CPU kernels) or `composed` (candle compositions).
         "kernels": mmcl_ops::kernels()?.name(),
+        "allocator_keeps_freed_memory": kept,
         "scale": format!("{:?}", a.scale).to_lowercase(),
         "steps": a.steps,
         "ms_per_step_median": round2(median(&mut total.clone())),
