@@ -257,7 +257,10 @@ impl Stft {
 /// value is a positive normal float (always, with the default `log_offset` of 1e-7 and a finite
 /// signal), else `f32::ln` (zeros, infinities, NaN keep their exact `ln`).
 fn ln_in_place(data: &mut [f32]) {
-    if data.iter().all(|&x| (f32::MIN_POSITIVE..=f32::MAX).contains(&x)) {
+    if data
+        .iter()
+        .all(|&x| (f32::MIN_POSITIVE..=f32::MAX).contains(&x))
+    {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 was just detected.
