@@ -31,6 +31,7 @@ pub use memory::{Memory, MemoryItem};
 pub use method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 pub use mode::InferenceMode;
 pub use optim::Optimizer;
+pub use samm::{samm_step, ReplayBatch, SammStep};
 
 use mmcl_model::Modality;
 

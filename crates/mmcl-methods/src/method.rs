@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
 use mmcl_data::loader::{CompactSample, Inputs, Loader};
 use mmcl_model::AvNet;
@@ -21,12 +22,18 @@ impl Net {
     /// Backpropagate `loss` and take one optimiser step, unless the loss is not finite, in
     /// which case nothing is updated and [`MethodError::NonFinite`] is returned.
     pub fn step(&mut self, loss: &Tensor) -> Result<f32> {
+        Ok(self.step_with_grads(loss)?.0)
+    }
+
+    /// [`Net::step`], also returning the gradients of the trainable variables it stepped with
+    /// (for callers that inspect them, e.g. the golden tests).
+    pub fn step_with_grads(&mut self, loss: &Tensor) -> Result<(f32, GradStore)> {
         let value = loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
         if !value.is_finite() {
             return Err(MethodError::NonFinite(value));
         }
-        self.opt.backward_step(loss)?;
-        Ok(value)
+        let grads = self.opt.backward_step(loss)?;
+        Ok((value, grads))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The optimiser the methods step: torch-exact SGD (`mmcl_model::optim::Sgd`) over the
 //! model's trainable variables, with its momentum buffers saved in checkpoints.
 
+use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use mmcl_model::optim::{Sgd, SgdConfig};
 
@@ -31,10 +32,11 @@ impl Optimizer {
     pub fn config(&self) -> &OptimConfig {
         &self.cfg
     }
-    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+    /// Backpropagate `loss` and step; returns the gradients the step used.
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<GradStore> {
         let grads = loss.backward()?;
         self.inner.step(&grads)?;
-        Ok(())
+        Ok(grads)
     }
     /// Save the optimiser state (momentum buffers, step count, config) atomically.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {

@@ -8,9 +8,11 @@
 
 use std::path::Path;
 
-use candle_core::Tensor;
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor};
 use mmcl_losses::{
     calibrated_ensemble, fit_head_temperatures, samm_loss, HeadLogits, HeadTemperatures, SammBatch,
+    SammLoss,
 };
 use mmcl_model::{AvNet, AvOutput, Modality};
 
@@ -57,12 +59,125 @@ impl Samm {
         &self.memory
     }
 
-    fn align<'a>(&self, out: &'a AvOutput) -> Option<(&'a Tensor, &'a Tensor)> {
-        match self.cfg.align_on {
-            AlignOn::Logits => None,
-            AlignOn::Features => Some((&out.a_feat, &out.v_feat)),
-        }
+    /// A memory minibatch (drawn with the step's generator) as [`samm_step`] consumes it.
+    fn replay_batch(&self, env: &mut StepEnv, device: &Device) -> Result<ReplayBatch> {
+        let items = self.memory.sample(self.minibatch, env.rng);
+        let samples: Vec<_> = items.iter().map(|it| &it.sample).collect();
+        let (audio, video) = compact_tensors(env.loader, &samples, device)?;
+        let targets: Vec<u32> = items.iter().map(|it| it.target).collect();
+        let targets = Tensor::from_vec(targets, items.len(), device)?;
+        let stored_head = |h: usize| -> Result<Tensor> {
+            let flat: Vec<f32> = items
+                .iter()
+                .map(|it| {
+                    it.logits
+                        .as_ref()
+                        .map(|l| l[h].as_slice())
+                        .ok_or(MethodError::Config("memory item without logits".into()))
+                })
+                .collect::<Result<Vec<_>>>()?
+                .concat();
+            let c = flat.len() / items.len();
+            Ok(Tensor::from_vec(flat, (items.len(), c), device)?)
+        };
+        let stored = HeadLogits::new(stored_head(0)?, stored_head(1)?, stored_head(2)?)?;
+        Ok(ReplayBatch {
+            audio,
+            video,
+            targets,
+            stored,
+        })
     }
+}
+
+/// A memory minibatch as one SAMM step consumes it.
+#[derive(Debug, Clone)]
+pub struct ReplayBatch {
+    /// `[B, 1, F, T]` (un-augmented) spectrograms.
+    pub audio: Tensor,
+    /// `[B, 3, T, S, S]` frames.
+    pub video: Tensor,
+    /// `u32` targets `[B]`.
+    pub targets: Tensor,
+    /// The three heads' logits stored when the samples entered the memory (`[B, C]` each).
+    pub stored: HeadLogits,
+}
+
+/// What one [`samm_step`] computed. Every tensor is detached (no graph outlives the step).
+pub struct SammStep {
+    /// The loss value the step backpropagated (`loss.total`).
+    pub value: f32,
+    /// The loss and its parts, and the head dynamic logit selection chose per memory sample.
+    pub loss: SammLoss,
+    /// The current batch's training-pass outputs, before the update (what the memory stores).
+    pub outputs: AvOutput,
+    /// The gradients of the trainable variables the optimiser stepped with.
+    pub grads: GradStore,
+}
+
+fn align_of<'a>(cfg: &SammConfig, out: &'a AvOutput) -> Option<(&'a Tensor, &'a Tensor)> {
+    match cfg.align_on {
+        AlignOn::Logits => None,
+        AlignOn::Features => Some((&out.a_feat, &out.v_feat)),
+    }
+}
+
+fn detach_output(out: &AvOutput) -> AvOutput {
+    AvOutput {
+        a_logits: out.a_logits.detach(),
+        v_logits: out.v_logits.detach(),
+        av_logits: out.av_logits.detach(),
+        a_feat: out.a_feat.detach(),
+        v_feat: out.v_feat.detach(),
+    }
+}
+
+/// One SAMM training step on explicit tensors: a training-mode forward pass of the current
+/// batch (`audio`, `video`, `u32` `targets`), then, with a `replay` batch, one of the memory
+/// minibatch (two passes, so BatchNorm statistics update twice, as the reference); the SAMM
+/// objective ([`samm_loss`]) with `cfg`'s weights; backward and one optimiser step.
+/// [`Samm::observe`] is this plus drawing the minibatch and updating the memory.
+pub fn samm_step(
+    cfg: &SammConfig,
+    net: &mut Net,
+    audio: &Tensor,
+    video: &Tensor,
+    targets: &Tensor,
+    replay: Option<&ReplayBatch>,
+) -> Result<SammStep> {
+    let loss_cfg = cfg.loss_config();
+    let out = net.model.forward_t(audio, video, true)?;
+    let logits = head_logits(&out)?;
+    let current = SammBatch {
+        logits: &logits,
+        labels: targets,
+        align: align_of(cfg, &out),
+    };
+    let loss = match replay {
+        None => samm_loss(&loss_cfg, &current, None)?,
+        Some(r) => {
+            let out_b = net.model.forward_t(&r.audio, &r.video, true)?;
+            let logits_b = head_logits(&out_b)?;
+            let buffer = SammBatch {
+                logits: &logits_b,
+                labels: &r.targets,
+                align: align_of(cfg, &out_b),
+            };
+            samm_loss(&loss_cfg, &current, Some((&buffer, &r.stored)))?
+        }
+    };
+    let (value, grads) = net.step_with_grads(&loss.total)?;
+    Ok(SammStep {
+        value,
+        loss: SammLoss {
+            total: loss.total.detach(),
+            current: loss.current.detach(),
+            buffer: loss.buffer.as_ref().map(Tensor::detach),
+            selected: loss.selected,
+        },
+        outputs: detach_output(&out),
+        grads,
+    })
 }
 
 fn head_logits(out: &AvOutput) -> Result<HeadLogits> {
@@ -94,56 +209,28 @@ impl Method for Samm {
 
     fn observe(&mut self, net: &mut Net, batch: &TrainBatch, env: &mut StepEnv) -> Result<f32> {
         let device = net.model.device().clone();
-        let loss_cfg = self.cfg.loss_config();
         let y = batch.target_tensor(&device)?;
-        let out = net.model.forward_t(&batch.audio, &batch.video, true)?;
-        let logits = head_logits(&out)?;
-        let current = SammBatch {
-            logits: &logits,
-            labels: &y,
-            align: self.align(&out),
-        };
-        let loss = if self.memory.is_empty() {
-            samm_loss(&loss_cfg, &current, None)?
+        let replay = if self.memory.is_empty() {
+            None
         } else {
-            let items = self.memory.sample(self.minibatch, env.rng);
-            let samples: Vec<_> = items.iter().map(|it| &it.sample).collect();
-            let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
-            let yb_vec: Vec<u32> = items.iter().map(|it| it.target).collect();
-            let yb = Tensor::from_vec(yb_vec, items.len(), &device)?;
-            let stored_head = |h: usize| -> Result<Tensor> {
-                let flat: Vec<f32> = items
-                    .iter()
-                    .map(|it| {
-                        it.logits
-                            .as_ref()
-                            .map(|l| l[h].as_slice())
-                            .ok_or(MethodError::Config("memory item without logits".into()))
-                    })
-                    .collect::<Result<Vec<_>>>()?
-                    .concat();
-                let c = flat.len() / items.len();
-                Ok(Tensor::from_vec(flat, (items.len(), c), &device)?)
-            };
-            let stored = HeadLogits::new(stored_head(0)?, stored_head(1)?, stored_head(2)?)?;
-            let out_b = net.model.forward_t(&ba, &bv, true)?;
-            let logits_b = head_logits(&out_b)?;
-            let buffer = SammBatch {
-                logits: &logits_b,
-                labels: &yb,
-                align: self.align(&out_b),
-            };
-            samm_loss(&loss_cfg, &current, Some((&buffer, &stored)))?
+            Some(self.replay_batch(env, &device)?)
         };
-        let value = net.step(&loss.total)?;
+        let step = samm_step(
+            &self.cfg,
+            net,
+            &batch.audio,
+            &batch.video,
+            &y,
+            replay.as_ref(),
+        )?;
         // The logits of the training pass (before this step's update), as the reference.
         let stored = [
-            rows(&out.a_logits)?,
-            rows(&out.v_logits)?,
-            rows(&out.av_logits)?,
+            rows(&step.outputs.a_logits)?,
+            rows(&step.outputs.v_logits)?,
+            rows(&step.outputs.av_logits)?,
         ];
         remember(&mut self.memory, batch, Some(stored), env)?;
-        Ok(value)
+        Ok(step.value)
     }
 
     fn end_task(&mut self, net: &mut Net, env: &mut StepEnv) -> Result<()> {
