@@ -215,7 +215,8 @@ impl Method for Samm {
         } else {
             Some(self.replay_batch(env, &device)?)
         };
-        let step = samm_step(
+        // Keep only what the memory needs; the gradients are freed here.
+        let SammStep { value, outputs, .. } = samm_step(
             &self.cfg,
             net,
             &batch.audio,
@@ -225,12 +226,12 @@ impl Method for Samm {
         )?;
         // The logits of the training pass (before this step's update), as the reference.
         let stored = [
-            rows(&step.outputs.a_logits)?,
-            rows(&step.outputs.v_logits)?,
-            rows(&step.outputs.av_logits)?,
+            rows(&outputs.a_logits)?,
+            rows(&outputs.v_logits)?,
+            rows(&outputs.av_logits)?,
         ];
         remember(&mut self.memory, batch, Some(stored), env)?;
-        Ok(step.value)
+        Ok(value)
     }
 
     fn end_task(&mut self, net: &mut Net, env: &mut StepEnv) -> Result<()> {
