@@ -108,6 +108,8 @@ pub struct StftScratch {
     frame: Vec<f64>,
     spectrum: Vec<Complex64>,
     fft: Vec<Complex64>,
+    /// `|S|` time-major (`[time, freq]`), transposed into the output at the end.
+    magnitude: Vec<f32>,
 }
 
 /// A planned STFT: window and FFT plan built once, shareable across threads.
@@ -213,6 +215,9 @@ impl Stft {
         out.time = frames;
         out.data.clear();
         out.data.resize(bins * frames, 0.0);
+        scratch.magnitude.resize(bins * frames, 0.0);
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
         scratch.frame.resize(n_fft, 0.0);
         scratch.spectrum.resize(bins, Complex64::default());
         scratch
@@ -245,12 +250,42 @@ impl Stft {
             self.fft
                 .process_with_scratch(frame, &mut scratch.spectrum, &mut scratch.fft)
                 .map_err(|e| MediaError::InvalidArgument(format!("FFT: {e}")))?;
-            for (f, c) in scratch.spectrum.iter().enumerate() {
-                out.data[f * frames + t] = map((c.re * c.re + c.im * c.im).sqrt() as f32);
+            let mag = &mut scratch.magnitude[t * bins..(t + 1) * bins];
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: AVX2 was detected above.
+                unsafe { magnitudes_avx2(&scratch.spectrum, mag) };
+                continue;
+            }
+            magnitudes(&scratch.spectrum, mag);
+        }
+        // [time, freq] -> [freq, time] in blocks of 16 frames (contiguous output runs).
+        const BLOCK: usize = 16;
+        for t0 in (0..frames).step_by(BLOCK) {
+            let t1 = (t0 + BLOCK).min(frames);
+            for f in 0..bins {
+                let dst = &mut out.data[f * frames + t0..f * frames + t1];
+                for (d, t) in dst.iter_mut().zip(t0..t1) {
+                    *d = map(scratch.magnitude[t * bins + f]);
+                }
             }
         }
         Ok(())
     }
+}
+
+/// `|c|` of each bin, in f64 then rounded to f32.
+#[inline(always)]
+fn magnitudes(spectrum: &[Complex64], out: &mut [f32]) {
+    for (o, c) in out.iter_mut().zip(spectrum) {
+        *o = (c.re * c.re + c.im * c.im).sqrt() as f32;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn magnitudes_avx2(spectrum: &[Complex64], out: &mut [f32]) {
+    magnitudes(spectrum, out)
 }
 
 /// `x = ln(x)` for every element: a branch-free polynomial the compiler vectorises when every
