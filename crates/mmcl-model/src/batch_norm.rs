@@ -6,10 +6,11 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{Tensor, Var};
-use candle_nn::ModuleT;
+use candle_nn::{Module, ModuleT};
 use rand::Rng;
 
 use crate::init::Builder;
+use crate::layers::Conv2d;
 use crate::ops;
 use crate::Result;
 
@@ -79,12 +80,7 @@ impl BatchNorm2d {
             } else {
                 ops::batch_norm_train(x, w, b, BN_EPS)?
             };
-            // PyTorch updates the running variance with the unbiased batch variance.
-            let unbiased = (var * (n as f64 / (n as f64 - 1.0)))?;
-            let mut s = self.lock();
-            s.running_mean = ((&s.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
-            s.running_var = ((&s.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
-            s.num_batches_tracked += 1;
+            self.update_running(&mean, &var, n)?;
             Ok(y)
         } else {
             let s = self.lock();
@@ -102,9 +98,38 @@ impl BatchNorm2d {
         }
     }
 
-    /// `relu(bn(x))`, fused in training mode.
-    pub fn forward_relu_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.apply(x, train, true)
+    /// PyTorch's running-statistics update from one batch's mean and biased variance over
+    /// `n` values per channel (the running variance gets the UNBIASED variance).
+    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> candle_core::Result<()> {
+        let unbiased = (var * (n as f64 / (n as f64 - 1.0)))?;
+        let mut s = self.lock();
+        s.running_mean = ((&s.running_mean * (1.0 - BN_MOMENTUM))? + (mean * BN_MOMENTUM)?)?;
+        s.running_var = ((&s.running_var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+        s.num_batches_tracked += 1;
+        Ok(())
+    }
+
+    /// `bn(conv(x))` (then ReLU when `relu`): in training mode one fused node (the
+    /// convolution output gets no gradient tensor of its own in candle's backward); the
+    /// same values as `self.forward_t(&conv.forward(x)?, train)`.
+    pub fn forward_conv_t(
+        &self,
+        conv: &Conv2d,
+        x: &Tensor,
+        train: bool,
+        relu: bool,
+    ) -> candle_core::Result<Tensor> {
+        if !train {
+            return self.apply(&conv.forward(x)?, false, relu);
+        }
+        let (w, b) = (self.weight.as_tensor(), self.bias.as_tensor());
+        let (y, mean, var) =
+            ops::conv2d_batch_norm_train(x, conv.weight(), conv.config(), w, b, BN_EPS, relu)?;
+        let (_, c, oh, ow) = y.dims4()?;
+        let n = y.elem_count() / c;
+        debug_assert_eq!(n, y.dim(0)? * oh * ow);
+        self.update_running(&mean, &var, n)?;
+        Ok(y)
     }
 }
 

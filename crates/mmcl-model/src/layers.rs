@@ -30,6 +30,15 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    pub(crate) fn weight(&self) -> &Tensor {
+        self.weight.as_tensor()
+    }
+    pub(crate) fn config(&self) -> Conv2dConfig {
+        self.cfg
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         ops::conv2d(x, self.weight.as_tensor(), self.cfg)

@@ -4,6 +4,6 @@
 //! training-mode BatchNorm (optionally fused with ReLU) and the residual `relu(a + b)`.
 //! Fast CPU custom ops; candle compositions on other devices.
 pub use mmcl_ops::{
-    add_relu, batch_norm_relu_train, batch_norm_train, conv2d, max_pool2d, Conv2dConfig,
-    MaxPoolConfig,
+    add_relu, batch_norm_relu_train, batch_norm_train, conv2d, conv2d_batch_norm_train, max_pool2d,
+    Conv2dConfig, MaxPoolConfig,
 };

@@ -1,6 +1,6 @@
 //! The ResNet-18 encoder of the reference (BasicBlock [2, 2, 2, 2], no final fc).
 use candle_core::Tensor;
-use candle_nn::{Module, ModuleT};
+use candle_nn::ModuleT;
 use rand::Rng;
 
 use crate::batch_norm::BatchNorm2d;
@@ -61,10 +61,11 @@ impl BasicBlock {
 
 impl ModuleT for BasicBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let y = self.bn1.forward_relu_t(&self.conv1.forward(x)?, train)?;
-        let y = self.bn2.forward_t(&self.conv2.forward(&y)?, train)?;
+        // Conv-BN pairs as one node each (see BatchNorm2d::forward_conv_t).
+        let y = self.bn1.forward_conv_t(&self.conv1, x, train, true)?;
+        let y = self.bn2.forward_conv_t(&self.conv2, &y, train, false)?;
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
+            Some((conv, bn)) => bn.forward_conv_t(conv, x, train, false)?,
             None => x.clone(),
         };
         ops::add_relu(&y, &shortcut)
@@ -117,7 +118,7 @@ impl ResNet18 {
 
 impl ModuleT for ResNet18 {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let x = self.bn1.forward_relu_t(&self.conv1.forward(x)?, train)?;
+        let x = self.bn1.forward_conv_t(&self.conv1, x, train, true)?;
         let mut x = ops::max_pool2d(
             &x,
             MaxPoolConfig {

@@ -80,7 +80,7 @@ impl Affine {
 }
 
 /// (N, C, elements per channel per sample) of a BN input [N, C, ...].
-fn bn_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
+pub(crate) fn bn_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     let d = shape.dims();
     if d.len() < 2 {
         return Err(OpsError::Rank {
@@ -101,9 +101,9 @@ fn bn_dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     Ok((d[0], d[1], m))
 }
 
-struct Saved {
-    mean: Vec<f32>,
-    var: Vec<f32>,
+pub(crate) struct Saved {
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
     invstd: Vec<f32>,
     weight: Vec<f32>,
     /// The forward pass's per-channel affine map (for the ReLU mask in backward).
@@ -118,11 +118,69 @@ struct BnOp {
     saved: Arc<Mutex<Option<Saved>>>,
 }
 
-struct BnBwdOp<'a> {
-    relu: bool,
-    saved: &'a Saved,
+pub(crate) struct BnBwdOp<'a> {
+    pub relu: bool,
+    pub saved: &'a Saved,
     /// (grad weight, grad bias), filled by the backward kernel.
-    grads: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+    pub grads: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+/// The forward kernel: `(y, statistics)` of BatchNorm (+ReLU) over `x` [N, C, M].
+pub(crate) fn bn_forward_cpu(
+    x: &[f32],
+    (n, c, m): (usize, usize, usize),
+    w: &[f32],
+    b: &[f32],
+    eps: f64,
+    relu: bool,
+) -> (Vec<f32>, Saved) {
+    let count = (n * m) as f64;
+    let mut y = output_vec(x.len()); // every channel plane written below
+    let yp = SendPtr(y.as_mut_ptr());
+    let stats: Vec<(f32, f32, f32, f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
+            let mut sum = 0f64;
+            for i in 0..n {
+                sum += lanes_sum(plane(i), |v| v);
+            }
+            let mean = sum / count;
+            let mf = mean as f32;
+            let mut ss = 0f64;
+            for i in 0..n {
+                ss += lanes_sum(plane(i), |v| (v - mf) * (v - mf));
+            }
+            let var = ss / count;
+            let invstd = 1.0 / (var + eps).sqrt();
+            let scale = (w[ch] as f64 * invstd) as f32;
+            let shift = b[ch] - mf * scale;
+            for i in 0..n {
+                // SAFETY: channel `ch` of sample `i` is written by this task only.
+                let out =
+                    unsafe { std::slice::from_raw_parts_mut({ yp }.0.add((i * c + ch) * m), m) };
+                if relu {
+                    for (o, &v) in out.iter_mut().zip(plane(i)) {
+                        *o = (v * scale + shift).max(0.0);
+                    }
+                } else {
+                    for (o, &v) in out.iter_mut().zip(plane(i)) {
+                        *o = v * scale + shift;
+                    }
+                }
+            }
+            (mf, var as f32, invstd as f32, scale, shift)
+        })
+        .collect();
+    let saved = Saved {
+        mean: stats.iter().map(|s| s.0).collect(),
+        var: stats.iter().map(|s| s.1).collect(),
+        invstd: stats.iter().map(|s| s.2).collect(),
+        weight: w.to_vec(),
+        scale: stats.iter().map(|s| s.3).collect(),
+        shift: stats.iter().map(|s| s.4).collect(),
+    };
+    (y, saved)
 }
 
 impl CustomOp3 for BnOp {
@@ -150,53 +208,7 @@ impl CustomOp3 for BnOp {
                 }
                 .into());
             }
-            let count = (n * m) as f64;
-            let mut y = output_vec(x.len()); // every channel plane written below
-            let yp = SendPtr(y.as_mut_ptr());
-            let stats: Vec<(f32, f32, f32, f32, f32)> = (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
-                    let mut sum = 0f64;
-                    for i in 0..n {
-                        sum += lanes_sum(plane(i), |v| v);
-                    }
-                    let mean = sum / count;
-                    let mf = mean as f32;
-                    let mut ss = 0f64;
-                    for i in 0..n {
-                        ss += lanes_sum(plane(i), |v| (v - mf) * (v - mf));
-                    }
-                    let var = ss / count;
-                    let invstd = 1.0 / (var + self.eps).sqrt();
-                    let scale = (w[ch] as f64 * invstd) as f32;
-                    let shift = b[ch] - mf * scale;
-                    for i in 0..n {
-                        // SAFETY: channel `ch` of sample `i` is written by this task only.
-                        let out = unsafe {
-                            std::slice::from_raw_parts_mut({ yp }.0.add((i * c + ch) * m), m)
-                        };
-                        if self.relu {
-                            for (o, &v) in out.iter_mut().zip(plane(i)) {
-                                *o = (v * scale + shift).max(0.0);
-                            }
-                        } else {
-                            for (o, &v) in out.iter_mut().zip(plane(i)) {
-                                *o = v * scale + shift;
-                            }
-                        }
-                    }
-                    (mf, var as f32, invstd as f32, scale, shift)
-                })
-                .collect();
-            let saved = Saved {
-                mean: stats.iter().map(|s| s.0).collect(),
-                var: stats.iter().map(|s| s.1).collect(),
-                invstd: stats.iter().map(|s| s.2).collect(),
-                weight: w.to_vec(),
-                scale: stats.iter().map(|s| s.3).collect(),
-                shift: stats.iter().map(|s| s.4).collect(),
-            };
+            let (y, saved) = bn_forward_cpu(x, (n, c, m), w, b, self.eps, self.relu);
             *self.saved.lock().map_err(|_| OpsError::Poisoned {
                 op: "batch_norm_train",
             })? = Some(saved);
@@ -362,7 +374,7 @@ impl BwdChannel {
     }
 }
 
-fn bn_impl(
+pub(crate) fn bn_impl(
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,

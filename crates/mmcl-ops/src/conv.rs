@@ -610,13 +610,13 @@ struct Conv2dOp {
 }
 
 /// grad-input (arg 1 = dy, arg 2 = weight) for a known geometry; no backward of its own.
-struct Conv2dBwdInputOp {
-    g: Geom,
+pub(crate) struct Conv2dBwdInputOp {
+    pub g: Geom,
 }
 
 /// grad-weight (arg 1 = input, arg 2 = dy) for a known geometry; no backward of its own.
-struct Conv2dBwdWeightOp {
-    g: Geom,
+pub(crate) struct Conv2dBwdWeightOp {
+    pub g: Geom,
 }
 
 impl CustomOp2 for Conv2dOp {

@@ -518,3 +518,68 @@ fn non_f32_inputs_take_the_candle_composition() {
     .unwrap();
     assert_eq!(b.dtype(), DType::F64);
 }
+
+/// The fused conv+BN(+ReLU) node equals conv2d followed by batch_norm_train: forward,
+/// statistics and all four gradients, on odd non-square shapes, strides 1 and 2, padding
+/// 0, 1 and 3, batch 1 and 3, narrow (im2col) and wide (grid-kernel) channel counts.
+#[test]
+fn conv_batch_norm_matches_separate_ops() {
+    let mut ci = 0u64;
+    for &(n, h, w) in &[(1, 9, 14), (3, 13, 10)] {
+        for &(cin, cout) in &[(2, 3), (9, 10)] {
+            for &(k, stride, pad) in &[(3, 1, 1), (3, 2, 1), (1, 2, 0), (7, 2, 3), (3, 1, 0)] {
+                for relu in [false, true] {
+                    ci += 1;
+                    let cfg = Conv2dConfig {
+                        stride,
+                        padding: pad,
+                    };
+                    let x = Var::from_tensor(&rand_t(&[n, cin, h, w], 500 + ci)).unwrap();
+                    let wt = Var::from_tensor(&rand_t(&[cout, cin, k, k], 600 + ci)).unwrap();
+                    let gamma =
+                        Var::from_tensor(&rand_t(&[cout], 700 + ci).affine(0.2, 1.0).unwrap())
+                            .unwrap();
+                    let beta = Var::from_tensor(&rand_t(&[cout], 800 + ci)).unwrap();
+                    let what = format!(
+                        "conv-bn n{n} {h}x{w} c{cin}->{cout} k{k} s{stride} p{pad} relu {relu}"
+                    );
+                    let (y, m, v) =
+                        conv2d_batch_norm_train(&x, &wt, cfg, &gamma, &beta, 1e-5, relu).unwrap();
+                    let z = conv2d(&x, &wt, cfg).unwrap();
+                    let (yr, mr, vr) = if relu {
+                        batch_norm_relu_train(&z, &gamma, &beta, 1e-5).unwrap()
+                    } else {
+                        batch_norm_train(&z, &gamma, &beta, 1e-5).unwrap()
+                    };
+                    assert_eq!(to_vec(&y), to_vec(&yr), "{what}: forward");
+                    assert_eq!(to_vec(&m), to_vec(&mr), "{what}: mean");
+                    assert_eq!(to_vec(&v), to_vec(&vr), "{what}: var");
+                    let g = weighted_sum(&y, 97).backward().unwrap();
+                    let gr = weighted_sum(&yr, 97).backward().unwrap();
+                    for (t, name) in [(&x, "x"), (&wt, "w"), (&gamma, "gamma"), (&beta, "beta")] {
+                        assert_close(
+                            g.get(t).unwrap(),
+                            gr.get(t).unwrap(),
+                            1e-6,
+                            &format!("{what}: grad {name}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv_batch_norm_rejects_bad_affine_shapes() {
+    let x = rand_t(&[2, 3, 8, 8], 1);
+    let w = rand_t(&[4, 3, 3, 3], 2);
+    let cfg = Conv2dConfig {
+        stride: 1,
+        padding: 1,
+    };
+    let e = conv2d_batch_norm_train(&x, &w, cfg, &rand_t(&[3], 3), &rand_t(&[4], 4), 1e-5, true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gamma"), "{e}");
+}
