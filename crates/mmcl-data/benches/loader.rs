@@ -169,6 +169,75 @@ fn run(s: &Shape, quick: bool) {
     let one_per_sample = one / b as f64;
     let all_per_sample_core = all * cores as f64 / b as f64;
 
+    // Where a sample's time goes (this thread): the audio crop + log-STFT, one frame's
+    // RandomResizedCrop from the stored frame, one frame's flip + normalisation.
+    let crop_len = loader.crop_len();
+    let mut crop = vec![0f32; crop_len];
+    let mut spec = mmcl_media::Spectrogram::default();
+    let mut stft_scratch = mmcl_media::spectrogram::StftScratch::default();
+    let stft = mmcl_media::Stft::new(loader.config().spectrogram).unwrap();
+    let stft_ms = median(
+        || {
+            cache.audio_f32(0, 0, &mut crop).unwrap();
+            stft.log_magnitude_into(&crop, &mut spec, &mut stft_scratch)
+                .unwrap();
+            black_box(&spec);
+        },
+        2,
+        iters * 4,
+    );
+    let fv = cache.frames(0).unwrap();
+    let size = s.model_frame as usize;
+    let mut resized = vec![0u8; size * size * 3];
+    let mut resize_scratch = image_ops::ResizeScratch::default();
+    let mut rng = sample_rng(3, 0, 0);
+    let rrc_ms = median(
+        || {
+            let rect = image_ops::random_resized_crop_params(
+                fv.width as u32,
+                fv.height as u32,
+                &Default::default(),
+                &mut rng,
+            );
+            image_ops::resized_crop_into(
+                fv.frame(0),
+                fv.width,
+                fv.height,
+                rect,
+                size,
+                size,
+                &mut resize_scratch,
+                &mut resized,
+            )
+            .unwrap();
+            black_box(&resized);
+        },
+        2,
+        iters * 8,
+    );
+    let mut planes = vec![0f32; 3 * size * size];
+    let norm_ms = median(
+        || {
+            image_ops::write_normalized_planes(
+                &resized,
+                size,
+                size,
+                true,
+                IMAGENET_MEAN,
+                IMAGENET_STD,
+                &mut planes,
+                size * size,
+            );
+            black_box(&planes);
+        },
+        2,
+        iters * 8,
+    );
+    println!(
+        "[{}] per sample, 1 thread: audio crop + log-STFT {stft_ms:.3} ms, RRC of a stored {}x{} frame {rrc_ms:.3} ms (x4), flip + normalise {norm_ms:.3} ms (x4)",
+        s.name, fv.width, fv.height
+    );
+
     // Baseline: the uncached path (decode media for every sample), single thread.
     let m = Manifest::read(&manifest).unwrap();
     let clip_s = s.seconds as f32;
