@@ -123,6 +123,28 @@ fn main() {
         iters,
     );
 
+    // The decoder alone (zune-jpeg, which image uses), RGB into a reused buffer: the floor of
+    // JPEG decoding without system libraries.
+    let jpeg_bytes: Vec<Vec<u8>> = frame_paths
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let mut rgb = vec![0u8; 640 * 360 * 3];
+    let zune_ms = median_ms(
+        || {
+            for b in &jpeg_bytes {
+                let opts = zune_core::options::DecoderOptions::default()
+                    .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
+                let mut d = zune_jpeg::JpegDecoder::new_with_options(
+                    zune_core::bytestream::ZCursor::new(b.as_slice()),
+                    opts,
+                );
+                d.decode_into(&mut rgb).unwrap();
+                black_box(&rgb);
+            }
+        },
+        iters,
+    );
     let mut clip = vec![0f32; 3 * 4 * 224 * 224];
     let jpeg_ms = median_ms(
         || {
@@ -175,6 +197,7 @@ fn main() {
     println!("  audio: crop + STFT + log (129x626)    {stft_ms:8.3} ms");
     println!("  audio transform total per clip        {audio_ms:8.3} ms");
     println!("  frames: decode 4 JPEG 640x360         {jpeg_ms:8.3} ms");
+    println!("  frames: zune-jpeg alone, 4 from memory  {zune_ms:8.3} ms");
     println!("  frames: decode + RRC 224 + flip + norm {frames_ms:7.3} ms");
     let img = frames::read_frame(&frame_paths[0]).unwrap();
     let resize_ms = median_ms(
