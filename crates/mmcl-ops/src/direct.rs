@@ -36,8 +36,10 @@ const NV: usize = 2;
 /// Weight-gradient tile: output channels x kernel taps.
 const DM: usize = 4;
 const DK: usize = 6;
-/// Grid positions per forward cache block and per weight-gradient block.
-const FWD_QB: usize = 8 * NR;
+/// Grid positions per forward cache block (one tile: its input stays in L1 while every
+/// output-channel block uses it; measured ~10% faster than 8 tiles) and per weight-gradient
+/// block (2048 measured faster than 512 or 1024).
+const FWD_QB: usize = NR;
 const BWW_QB: usize = 2048;
 /// Floats of phase-split input per chunk of samples.
 const SRC_BUDGET: usize = 1 << 18;
