@@ -75,7 +75,7 @@ fn main() -> candle_core::Result<()> {
         mmcl_ops::profile::set_profiling(true);
         for _ in 0..reps {
             for (v, b) in best.iter_mut().enumerate() {
-                mmcl_ops::set_grid_kernels(v == 0);
+                mmcl_ops::set_simd_kernels(v == 0);
                 mmcl_ops::profile::take_profile();
                 let t0 = Instant::now();
                 let y = conv2d(&x, &wt, cfg)?;
@@ -86,7 +86,7 @@ fn main() -> candle_core::Result<()> {
                 b[2] = b[2].min(prof[2].1.as_secs_f64() * 1e3);
             }
         }
-        mmcl_ops::set_grid_kernels(true);
+        mmcl_ops::set_simd_kernels(true);
         let (oh, ow) = (out(h, k, s, p), out(w, k, s, p));
         let f = 2.0 * (n * cout * oh * ow * cin * k * k) as f64;
         let [g, i] = best;

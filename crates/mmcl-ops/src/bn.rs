@@ -125,6 +125,67 @@ pub(crate) struct BnBwdOp<'a> {
     pub grads: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
+/// The forward pass of one channel (its planes at `planes[i] .. + m` of x and y).
+struct FwdChannel {
+    planes: Vec<usize>,
+    m: usize,
+    count: f64,
+    eps: f64,
+    weight: f32,
+    bias: f32,
+    relu: bool,
+}
+
+impl FwdChannel {
+    /// Writes the channel's planes of `y`; returns (mean, var, invstd, scale, shift).
+    #[inline(always)]
+    fn body(&self, x: &[f32], yp: SendPtr) -> (f32, f32, f32, f32, f32) {
+        let m = self.m;
+        let mut sum = 0f64;
+        for &p in &self.planes {
+            sum += lanes_sum(&x[p..p + m], |v| v);
+        }
+        let mean = sum / self.count;
+        let mf = mean as f32;
+        let mut ss = 0f64;
+        for &p in &self.planes {
+            ss += lanes_sum(&x[p..p + m], |v| (v - mf) * (v - mf));
+        }
+        let var = ss / self.count;
+        let invstd = 1.0 / (var + self.eps).sqrt();
+        let scale = (self.weight as f64 * invstd) as f32;
+        let shift = self.bias - mf * scale;
+        for &p in &self.planes {
+            // SAFETY: this channel's planes of y are written by this task only.
+            let out = unsafe { std::slice::from_raw_parts_mut({ yp }.0.add(p), m) };
+            if self.relu {
+                for (o, &v) in out.iter_mut().zip(&x[p..p + m]) {
+                    *o = (v * scale + shift).max(0.0);
+                }
+            } else {
+                for (o, &v) in out.iter_mut().zip(&x[p..p + m]) {
+                    *o = v * scale + shift;
+                }
+            }
+        }
+        (mf, var as f32, invstd as f32, scale, shift)
+    }
+
+    fn run(&self, x: &[f32], yp: SendPtr) -> (f32, f32, f32, f32, f32) {
+        self.body(x, yp)
+    }
+
+    /// [`Self::run`] compiled for AVX-512 (same float operations, same results).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    unsafe fn run_avx512(&self, x: &[f32], yp: SendPtr) -> (f32, f32, f32, f32, f32) {
+        self.body(x, yp)
+    }
+}
+
 /// The forward kernel: `(y, statistics)` of BatchNorm (+ReLU) over `x` [N, C, M].
 pub(crate) fn bn_forward_cpu(
     x: &[f32],
@@ -137,39 +198,27 @@ pub(crate) fn bn_forward_cpu(
     let count = (n * m) as f64;
     let mut y = output_vec(x.len()); // every channel plane written below
     let yp = SendPtr(y.as_mut_ptr());
+    let simd = crate::direct::simd_kernels_active();
     let stats: Vec<(f32, f32, f32, f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
-            let plane = |i: usize| &x[(i * c + ch) * m..(i * c + ch + 1) * m];
-            let mut sum = 0f64;
-            for i in 0..n {
-                sum += lanes_sum(plane(i), |v| v);
-            }
-            let mean = sum / count;
-            let mf = mean as f32;
-            let mut ss = 0f64;
-            for i in 0..n {
-                ss += lanes_sum(plane(i), |v| (v - mf) * (v - mf));
-            }
-            let var = ss / count;
-            let invstd = 1.0 / (var + eps).sqrt();
-            let scale = (w[ch] as f64 * invstd) as f32;
-            let shift = b[ch] - mf * scale;
-            for i in 0..n {
-                // SAFETY: channel `ch` of sample `i` is written by this task only.
-                let out =
-                    unsafe { std::slice::from_raw_parts_mut({ yp }.0.add((i * c + ch) * m), m) };
-                if relu {
-                    for (o, &v) in out.iter_mut().zip(plane(i)) {
-                        *o = (v * scale + shift).max(0.0);
-                    }
-                } else {
-                    for (o, &v) in out.iter_mut().zip(plane(i)) {
-                        *o = v * scale + shift;
-                    }
+            let job = FwdChannel {
+                planes: (0..n).map(|i| (i * c + ch) * m).collect(),
+                m,
+                count,
+                eps,
+                weight: w[ch],
+                bias: b[ch],
+                relu,
+            };
+            if simd {
+                // SAFETY: the CPU has AVX-512F (checked at runtime).
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    return job.run_avx512(x, yp);
                 }
             }
-            (mf, var as f32, invstd as f32, scale, shift)
+            job.run(x, yp)
         })
         .collect();
     let saved = Saved {
@@ -273,7 +322,7 @@ impl CustomOp2 for BnBwdOp<'_> {
             let mut dx = output_vec(x.len()); // every channel plane written below
             let dxp = SendPtr(dx.as_mut_ptr());
             let relu = self.relu;
-            let simd = crate::direct::detected();
+            let simd = crate::direct::simd_kernels_active();
             let grads: Vec<(f32, f32)> = (0..c)
                 .into_par_iter()
                 .map(|ch| {
@@ -465,10 +514,10 @@ pub fn batch_norm_train_composed(
 mod tests {
     use super::*;
 
-    /// The AVX-512 build of the backward kernel equals the portable build (same code, other
-    /// target features): odd plane sizes (vector tails), ReLU on and off.
+    /// The AVX-512 builds of the per-channel kernels equal the portable builds (same code,
+    /// other target features): odd plane sizes (vector tails), ReLU on and off.
     #[test]
-    fn backward_channel_simd_matches_portable() {
+    fn channel_kernels_simd_match_portable() {
         if !crate::direct::detected() {
             return;
         }
@@ -507,6 +556,21 @@ mod tests {
                 assert!((a - b).abs() <= 1e-5, "relu {relu}: {a} vs {b}");
             }
             assert!(d1.iter().any(|&v| v != 0.0));
+            let job = FwdChannel {
+                planes: (0..n).map(|i| (i * c + 1) * m).collect(),
+                m,
+                count: (n * m) as f64,
+                eps: 1e-5,
+                weight: 0.9,
+                bias: 0.1,
+                relu,
+            };
+            let (mut y1, mut y2) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+            let s1 = job.run(&x, SendPtr(y1.as_mut_ptr()));
+            // SAFETY: AVX-512F checked above.
+            let s2 = unsafe { job.run_avx512(&x, SendPtr(y2.as_mut_ptr())) };
+            assert_eq!(s1, s2, "forward statistics, relu {relu}");
+            assert_eq!(y1, y2, "forward output, relu {relu}");
         }
     }
 }

@@ -50,14 +50,15 @@ const MAX_WASTE: f64 = 4.5;
 static DETECTED: OnceLock<bool> = OnceLock::new();
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
-/// Turns the AVX-512 grid kernels off (`false`) or back on where the CPU has them: for
-/// benchmarks and tests that compare them with the im2col + GEMM kernels. Process-wide.
-pub fn set_grid_kernels(on: bool) {
+/// Turns this crate's AVX-512 code paths (grid convolution kernels, BatchNorm and pool
+/// builds) off (`false`) or back on where the CPU has them, for benchmarks and tests that
+/// compare them with the portable kernels (im2col + gemm, SSE2 builds). Process-wide.
+pub fn set_simd_kernels(on: bool) {
     DISABLED.store(!on, Ordering::Relaxed);
 }
 
-/// Whether the AVX-512 grid kernels run (CPU support checked once, and not turned off).
-pub fn grid_kernels_active() -> bool {
+/// Whether the AVX-512 code paths run (CPU support checked once, and not turned off).
+pub fn simd_kernels_active() -> bool {
     available()
 }
 

@@ -93,7 +93,7 @@ mod util;
 pub use bn::{batch_norm_relu_train, batch_norm_train, batch_norm_train_composed};
 pub use conv::{conv2d, conv2d_composed, Conv2dConfig};
 pub use conv_bn::conv2d_batch_norm_train;
-pub use direct::{grid_kernels_active, set_grid_kernels};
+pub use direct::{set_simd_kernels, simd_kernels_active};
 pub use fused::add_relu;
 pub use pool::{max_pool2d, max_pool2d_composed, MaxPoolConfig};
 pub use select::{kernels, Kernels};

@@ -164,11 +164,11 @@ fn conv2d_matches_candle_composition_forward_and_backward() {
 }
 
 /// Channel counts of real layers (>= 8 outputs, not multiples of the register tiles) take
-/// the AVX-512 grid kernels where the CPU has them (see `grid_kernels_active`); the im2col
+/// the AVX-512 grid kernels where the CPU has them (see `simd_kernels_active`); the im2col
 /// path is covered by the narrow cases above and by the kernels' own unit tests.
 #[test]
 fn conv2d_wide_layers_match_candle_composition_forward_and_backward() {
-    eprintln!("grid kernels active: {}", mmcl_ops::grid_kernels_active());
+    eprintln!("grid kernels active: {}", mmcl_ops::simd_kernels_active());
     let mut ci = 0u64;
     for &(n, h, w) in &[(1, 9, 14), (3, 13, 10)] {
         for &k in &[1, 3, 7] {
