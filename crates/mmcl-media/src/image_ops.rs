@@ -6,7 +6,7 @@
 //!   factor, separable, horizontal pass first, each pass rounded to u8, in PIL's 22-bit fixed
 //!   point, so the output is PIL's exactly (torch's one-pass float `antialias=True` differs by
 //!   at most one level). [`resized_crop_into`] is the allocation-free form for any packed RGB
-//!   buffer (used by mmcl-data's loader); SIMD (AVX2) when the CPU has it, see [`crate::resample`].
+//!   buffer (used by mmcl-data's loader); SIMD (AVX2) when the CPU has it, see [`crate::resize`].
 //! * [`random_resized_crop`]: `RandomResizedCrop(size)` with scale (0.08, 1), ratio (3/4, 4/3):
 //!   ten tries of an area fraction drawn uniformly and a log-uniform aspect ratio, sizes
 //!   rounded half-to-even as Python's `round`, then the centre-crop fallback, exactly as
@@ -17,7 +17,7 @@ use image::RgbImage;
 use rand::Rng;
 
 use crate::error::{MediaError, Result};
-pub use crate::resample::{resized_crop_into, ResizeScratch};
+pub use crate::resize::{resized_crop_into, ResizeScratch};
 
 /// ImageNet channel means (RGB), as torchvision's normalisation uses.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];

@@ -9,6 +9,12 @@
 //! | [`transform`] | the reference audio transform: tile to 10 s, 5 s crop, clip, log-STFT |
 //! | [`frames`] | frame folders (JPEG/PNG), video decoding (feature `ffmpeg`), frame choice |
 //! | [`image_ops`] | resize, RandomResizedCrop, hflip, ImageNet normalisation |
+//! | [`resize`] | the resize kernel: PIL's fixed-point bilinear, exact, AVX2 when available |
+//!
+//! Speed (`cargo bench -p mmcl-media`, one thread): decode a 10 s 16 kHz WAV + 5 s crop +
+//! log-STFT 0.43 ms; 4 JPEG frames 640 x 360 decoded + RandomResizedCrop 224 + flip +
+//! normalise 2.8 ms, of which JPEG decoding (zune-jpeg, through `image`) is 1.9-2.0 ms and one
+//! RandomResizedCrop 0.15 ms; 3.25 ms per clip in all (the reference's Python path: 23 ms).
 //!
 //! Cargo feature `ffmpeg` (needs FFmpeg's development libraries) adds video decoding and
 //! audio extraction from containers symphonia cannot read.
@@ -42,7 +48,7 @@ pub mod ffmpeg;
 pub mod frames;
 pub mod image_ops;
 mod mp4_edit;
-pub mod resample;
+pub mod resize;
 pub mod spectrogram;
 pub mod transform;
 
