@@ -517,11 +517,13 @@ impl<'a> DatasetReport<'a> {
             "# Synthetic MMCL dataset: profile `{}`, seed {}\n\n\
              {} clips ({} train, {} test) of {} s: mono {} Hz 16-bit WAV, {} frames of {}x{} px per clip.\n\
              Loader crop {} s -> log-spectrogram {}x{} (n_fft 256, hop 128).\n\n\
-             Each class has an audio and a visual signature; supercategories share a timbre and \
-             frequency register (audio) and a colour family, texture and speed (visual). Classes \
-             listed under *sounds like* share their audio signature, under *looks like* their visual one.\n\n\
-             | label | class | supercategory | train | test | sound | look | sounds like | looks like |\n\
-             |---:|---|---|---:|---:|---|---|---|---|\n",
+             Each class has an audio and a visual signature. A trait *family* sets the timbre and \
+             frequency register (audio) and the colour family, texture and speed (visual); half of \
+             the classes carry their supercategory's family, the rest another one's, so the \
+             supercategory of a subclass must be learnt per subclass (Dom-IL). Classes listed under \
+             *sounds like* share their audio signature, under *looks like* their visual one.\n\n\
+             | label | class | supercategory | family | train | test | sound | look | sounds like | looks like |\n\
+             |---:|---|---|---|---:|---:|---|---|---|---|\n",
             p.name, self.identity.seed, self.clips, self.train, self.test, p.clip_seconds, p.sample_rate,
             h.frames_per_clip, p.frame_size, p.frame_size, p.crop_seconds, h.spectrogram_shape[0], h.spectrogram_shape[1]
         );
@@ -534,10 +536,11 @@ impl<'a> DatasetReport<'a> {
         for c in &self.classes {
             let sig = c.signature;
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 sig.label,
                 sig.name,
                 sig.supercategory.name(),
+                sig.family.name(),
                 c.train,
                 c.test,
                 c.sound,

@@ -6,9 +6,11 @@
 //! and `frames/<id>/00000.png…`, one frame per second) plus a `manifest.csv`
 //! ([`mmcl_data::manifest`]), so the whole pipeline (prep cache, loader, training) runs on
 //! it unchanged. Each class has an audio and a visual signature (see [`signature`]) with
-//! supercategory-level shared traits (so Domain-IL is meaningful), complementary
-//! confusions (pairs that sound alike but look different and vice versa), and audio as the
-//! stronger modality. Generation is parallel (rayon) and deterministic: the same profile and
+//! family-level shared traits (timbre and register; colour family, texture and motion)
+//! that only half the classes of a supercategory share, so that Domain-IL needs each
+//! subclass's supercategory to be learnt and remembered (a sequentially trained model
+//! forgets it, as on VGGSound), complementary confusions (pairs that sound alike but look
+//! different and vice versa), and audio as the stronger modality. Generation is parallel (rayon) and deterministic: the same profile and
 //! seed give byte-identical files. With the `ffmpeg` feature, [`generate_with`] can also
 //! write each clip as an MP4 (H.264 + AAC, frames at 1 fps) to exercise video decoding.
 //!
