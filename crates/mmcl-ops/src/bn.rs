@@ -465,7 +465,7 @@ pub(crate) fn bn_impl(
     Ok((y, mean, var))
 }
 
-/// BatchNorm in training mode over `x` [N, C, ...] with per-channel `weight`, `bias` [C]:
+/// BatchNorm in training mode over `x` [N, C, ...] with per-channel `weight`, `bias` `[C]`:
 /// returns `(y, batch_mean [C], biased_batch_var [C])`, mean and variance detached.
 pub fn batch_norm_train(
     x: &Tensor,

@@ -1,30 +1,45 @@
 //! Tensor operations candle 0.11 lacks or is slow at, for training ResNets on spectrograms
 //! and video frames: [`conv2d`] with correct gradients for every shape, the ResNet stem's
-//! [`max_pool2d`] with a backward pass, [`batch_norm_train`] (optionally fused with ReLU)
-//! and the residual join [`add_relu`].
+//! [`max_pool2d`] with a backward pass, [`batch_norm_train`] (optionally fused with ReLU),
+//! the conv-BN pair as one node ([`conv2d_batch_norm_train`]) and the residual join
+//! [`add_relu`].
 //!
 //! Every function takes and returns candle [`Tensor`]s and records candle autograd, so
 //! `loss.backward()` works through them. On the CPU (f32) they run as candle custom ops
-//! with fast kernels (im2col + GEMM through the `gemm` crate, rayon); on other devices they
-//! fall back to compositions of candle's own ops, so the same model code runs on CUDA.
-//! Errors are candle errors wrapping [`OpsError`] so model code can use `?` directly.
+//! with fast kernels (AVX-512 where the CPU has it, else im2col + GEMM through the `gemm`
+//! crate; rayon); on other devices they fall back to compositions of candle's own ops, so
+//! the same model code runs on CUDA. Errors are candle errors wrapping [`OpsError`] so
+//! model code can use `?` directly.
 //!
 //! `MMCL_KERNELS=composed` (environment, read once; see [`select`]) forces the candle
 //! compositions on the CPU too: the training step as it was before these kernels, for
 //! before/after timings of whole runs. `mmcl bench step` reports the selection.
+//! [`set_simd_kernels`]`(false)` turns the AVX-512 paths off (portable kernels only) for
+//! A/B probes. [`alloc::keep_freed_memory`] stops glibc from returning (and page-faulting
+//! back) the ~100 MB a step frees; training binaries should call it once.
 //!
 //! # Kernels (CPU, f32)
-//! - conv2d: im2col over a zero-bordered copy of each sample, samples batched into one GEMM
-//!   per chunk (up to 1 Mi floats of columns; the late layers are otherwise GEMV-shaped),
-//!   GEMMs through the `gemm` crate in the operand layouts it packs with contiguous loads
-//!   (`examples/gemm_probe.rs`). Backward = two custom ops: grad-input (GEMM + col2im;
-//!   skipped for inputs that need no gradient, e.g. the network input) and grad-weight
-//!   (one GEMM of depth `chunk * H_out * W_out`). The batch is split into one group per
-//!   rayon thread (single-threaded GEMMs, per-group weight-gradient accumulators); with
-//!   fewer samples than threads the GEMMs use gemm's own threads. Scratch buffers are
-//!   per-thread and reused across calls.
+//! - conv2d, AVX-512 (runtime-detected; `direct.rs`): implicit GEMM on a zero-bordered,
+//!   stride-phase-split copy of a chunk of samples, where every kernel tap reads the input
+//!   at one fixed offset from the output position, so no im2col matrix and no packing of
+//!   the large operand: forward = 8 x 32 register tiles (weights broadcast), weight gradient
+//!   = 4 x 6 tiles of 16-lane dot products, stride-1 input gradient = the forward kernel
+//!   with the flipped kernel. Used where the border wastes at most 4.5x the outputs' work
+//!   (not 1x1 maps) and not for strided 1x1 shortcuts.
+//! - conv2d, portable (and the remaining shapes: strided input gradients, 1x1 maps):
+//!   im2col over a zero-bordered copy of each sample, samples batched into one GEMM per
+//!   chunk, GEMMs through the `gemm` crate in the operand layouts it packs with contiguous
+//!   loads (`examples/gemm_probe.rs`); input gradient = GEMM + col2im.
+//! - Both: backward = two custom ops (grad-input, skipped for inputs that need no gradient
+//!   such as the network input; grad-weight); the batch is split into one group per rayon
+//!   thread with per-group weight-gradient accumulators summed in a fixed order; per-thread
+//!   scratch buffers reused across calls.
+//! - conv + BatchNorm (+ReLU) ([`conv2d_batch_norm_train`]): both kernels in one candle node,
+//!   so candle's backward does not build `zeros + gradient` for the conv output.
 //! - BatchNorm (+ReLU): per-channel tasks, statistics in vectorised lane accumulators
-//!   combined in f64, one fused normalise/affine/ReLU pass; backward in two sweeps.
+//!   combined in f64, one fused normalise/affine/ReLU pass; backward in two sweeps, the ReLU
+//!   mask recomputed from x. Built twice (SSE2 baseline and AVX-512, chosen at runtime;
+//!   same float operations): the masked backward sums ran scalar in the baseline build.
 //! - max pool: argmax recorded in the forward pass, gradient scattered there.
 //! - `add_relu`: the residual join in one pass, backward one masked pass.
 //!
