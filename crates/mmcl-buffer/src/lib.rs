@@ -10,11 +10,12 @@
 //! 2000-sample buffer (the reference keeps 360x360 f32 frames on the GPU, ~13 GB).
 //!
 //! ```
-//! use mmcl_buffer::{ReplayBuffer, SelectionPolicy, StoredSample};
+//! use mmcl_buffer::{ReplayBuffer, SampleOrigin, SelectionPolicy, StoredSample};
 //!
 //! let mut buf = ReplayBuffer::new(4, SelectionPolicy::Reservoir, 42)?;
 //! for i in 0..10u32 {
-//!     let s = StoredSample::new(vec![0; 8], 16_000, vec![0; 2 * 2 * 2 * 3], [2, 2, 2], i % 3, None)?;
+//!     let origin = SampleOrigin { index: i as u64, class: i % 3, super_class: 0 };
+//!     let s = StoredSample::new(vec![0; 8], 16_000, vec![0; 2 * 2 * 2 * 3], [2, 2, 2], i % 3, origin, None)?;
 //!     buf.observe(s);
 //! }
 //! assert_eq!(buf.len(), 4);
@@ -36,5 +37,5 @@ pub use error::{BufferError, Result};
 pub use replay::{BufferMeta, Insertion, Labelled, ReplayBuffer, RngState, SelectionPolicy};
 pub use sample::{
     bytes_per_sample, dequantize_audio, labels_tensor, logits_tensors, quantize_audio,
-    StoredLogits, StoredSample,
+    SampleOrigin, StoredLogits, StoredSample,
 };

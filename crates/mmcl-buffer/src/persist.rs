@@ -3,9 +3,11 @@
 //!
 //! Tensors (N items in slot order, M of them with logits, C classes):
 //! `label` u32 [N], `sample_rate` u32 [N], `audio_len` u64 [N], `audio` i16 [sum audio_len],
-//! `frame_shape` u64 [N, 3] (T, H, W), `frames` u8 [sum T*H*W*3], `has_logits` u8 [N],
-//! `logits` f32 [M, 3, C] (heads audio, visual, fused). Metadata: `format` =
-//! `mmcl-replay-buffer`, `version` = `1`, `meta` = [`BufferMeta`] as JSON.
+//! `frame_shape` u64 [N, 3] (T, H, W), `frames` u8 [sum T*H*W*3], `origin` u64 [N, 3]
+//! (dataset index, class, super_class), `has_logits` u8 [N], `logits` f32 [M, 3, C] (heads
+//! audio, visual, fused). Metadata: `format` = `mmcl-replay-buffer`, `version` = `2`,
+//! `meta` = [`BufferMeta`] as JSON. (Version 1, without `origin`, is refused: it cannot be
+//! completed without inventing data.)
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,9 +17,10 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{BufferError, Result};
 use crate::replay::{BufferMeta, ReplayBuffer};
-use crate::sample::{StoredLogits, StoredSample};
+use crate::sample::{SampleOrigin, StoredLogits, StoredSample};
 
 const FORMAT: &str = "mmcl-replay-buffer";
+const VERSION: &str = "2";
 
 fn le_bytes<T: Copy, const K: usize>(values: &[T], f: impl Fn(T) -> [u8; K]) -> Vec<u8> {
     values.iter().flat_map(|&v| f(v)).collect()
@@ -87,6 +90,17 @@ impl ReplayBuffer<StoredSample> {
             .iter()
             .flat_map(|s| s.frames.iter().copied())
             .collect();
+        let origins: Vec<u64> = items
+            .iter()
+            .flat_map(|s| {
+                [
+                    s.origin.index,
+                    s.origin.class as u64,
+                    s.origin.super_class as u64,
+                ]
+            })
+            .collect();
+        let origin = le_bytes(&origins, u64::to_le_bytes);
         let has_logits: Vec<u8> = items.iter().map(|s| s.logits.is_some() as u8).collect();
         let m = has_logits.iter().filter(|&&h| h == 1).count();
         let logit_values: Vec<f32> = items
@@ -111,6 +125,7 @@ impl ReplayBuffer<StoredSample> {
                 "frames",
                 view(Dtype::U8, vec![frames.len()], &frames, path)?,
             ),
+            ("origin", view(Dtype::U64, vec![n, 3], &origin, path)?),
             ("has_logits", view(Dtype::U8, vec![n], &has_logits, path)?),
             (
                 "logits",
@@ -119,7 +134,7 @@ impl ReplayBuffer<StoredSample> {
         ];
         let mut metadata = HashMap::new();
         metadata.insert("format".to_string(), FORMAT.to_string());
-        metadata.insert("version".to_string(), "1".to_string());
+        metadata.insert("version".to_string(), VERSION.to_string());
         metadata.insert(
             "meta".to_string(),
             serde_json::to_string(&self.meta()).map_err(|e| state_err(e.to_string()))?,
@@ -151,6 +166,12 @@ impl ReplayBuffer<StoredSample> {
         if md.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(bad(format!(
                 "not a replay buffer file (metadata format != {FORMAT})"
+            )));
+        }
+        let version = md.get("version").map(String::as_str).unwrap_or("none");
+        if version != VERSION {
+            return Err(bad(format!(
+                "replay buffer format version {version}, this build reads version {VERSION}"
             )));
         }
         let meta: BufferMeta =
@@ -194,6 +215,11 @@ impl ReplayBuffer<StoredSample> {
             .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
             .collect();
         let frames = get("frames", Dtype::U8)?.data();
+        let origins: Vec<u64> = get("origin", Dtype::U64)?
+            .data()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         let has_logits = get("has_logits", Dtype::U8)?.data();
         let logits_view = get("logits", Dtype::F32)?;
         let classes = *logits_view
@@ -205,7 +231,11 @@ impl ReplayBuffer<StoredSample> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect();
-        if rate.len() != n || audio_len.len() != n || shapes.len() != 3 * n || has_logits.len() != n
+        if rate.len() != n
+            || audio_len.len() != n
+            || shapes.len() != 3 * n
+            || origins.len() != 3 * n
+            || has_logits.len() != n
         {
             return Err(bad(
                 "per-item tensors disagree on the number of items".into()
@@ -248,6 +278,13 @@ impl ReplayBuffer<StoredSample> {
                 frames: frames[f_off..f_off + f_len].to_vec(),
                 frame_shape: shape,
                 label: label[i],
+                origin: SampleOrigin {
+                    index: origins[3 * i],
+                    class: u32::try_from(origins[3 * i + 1])
+                        .map_err(|_| bad(format!("item {i}: class out of range")))?,
+                    super_class: u32::try_from(origins[3 * i + 2])
+                        .map_err(|_| bad(format!("item {i}: super_class out of range")))?,
+                },
                 logits: stored,
             });
             a_off += a_len;

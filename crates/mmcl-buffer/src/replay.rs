@@ -23,6 +23,7 @@ impl<T> Labelled for (T, u32) {
 
 /// Which stored item (if any) an incoming item replaces once the buffer is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SelectionPolicy {
     /// Reservoir sampling over the whole stream (the reference, mammoth's `reservoir`): the
     /// n-th item seen (0-based) is kept with probability `capacity / (n + 1)`, replacing a

@@ -30,6 +30,19 @@ impl StoredLogits {
     }
 }
 
+/// Where a stored sample came from: its index in the source dataset and its labels there.
+/// Kept so a data pipeline's own sample type round-trips losslessly through the buffer (and
+/// so one can trace what the memory holds); 16 bytes per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleOrigin {
+    /// Index of the sample in its dataset (e.g. the prepared cache).
+    pub index: u64,
+    /// Its class.
+    pub class: u32,
+    /// Its supercategory (the domain-incremental target).
+    pub super_class: u32,
+}
+
 /// One buffer sample.
 ///
 /// Audio is kept as the 16-bit PCM waveform (what the prepared WAVs hold, so lossless for them):
@@ -51,7 +64,12 @@ pub struct StoredSample {
     pub frames: Vec<u8>,
     /// `[T, H, W]` of `frames`.
     pub frame_shape: [usize; 3],
+    /// The target the sample is trained with (its class, or its supercategory under
+    /// domain-incremental learning): what [`Labelled`] reports, so what class-balanced
+    /// selection balances.
     pub label: u32,
+    /// Dataset index and labels of the source sample.
+    pub origin: SampleOrigin,
     /// Logits at insertion (SAMM); `None` for methods that store labels only (ER).
     pub logits: Option<StoredLogits>,
 }
@@ -70,6 +88,7 @@ impl StoredSample {
         frames: Vec<u8>,
         frame_shape: [usize; 3],
         label: u32,
+        origin: SampleOrigin,
         logits: Option<StoredLogits>,
     ) -> Result<Self> {
         let s = Self {
@@ -78,6 +97,7 @@ impl StoredSample {
             frames,
             frame_shape,
             label,
+            origin,
             logits,
         };
         s.validate()?;
@@ -100,7 +120,8 @@ impl StoredSample {
         Ok(())
     }
 
-    /// Bytes of payload held (audio + frames + logits), excluding small fixed overhead.
+    /// Bytes of payload held (audio + frames + logits), excluding small fixed overhead
+    /// (shape, labels, origin).
     pub fn payload_bytes(&self) -> usize {
         self.audio.len() * 2
             + self.frames.len()
@@ -188,6 +209,12 @@ pub fn labels_tensor(samples: &[&StoredSample], device: &Device) -> Result<Tenso
 mod tests {
     use super::*;
 
+    const ORIGIN: SampleOrigin = SampleOrigin {
+        index: 7,
+        class: 3,
+        super_class: 1,
+    };
+
     #[test]
     fn paper_scale_sample_is_under_one_megabyte() {
         let five_s = bytes_per_sample(4, 224, 224, 5 * 16_000, 100);
@@ -201,6 +228,7 @@ mod tests {
             vec![0; 4 * 224 * 224 * 3],
             [4, 224, 224],
             3,
+            ORIGIN,
             Some(StoredLogits {
                 audio: vec![0.0; 100],
                 visual: vec![0.0; 100],
@@ -220,12 +248,17 @@ mod tests {
 
     #[test]
     fn inconsistent_samples_are_rejected() {
-        assert!(StoredSample::new(vec![], 16_000, vec![0; 10], [1, 2, 2], 0, None).is_err());
+        assert!(
+            StoredSample::new(vec![], 16_000, vec![0; 10], [1, 2, 2], 0, ORIGIN, None).is_err()
+        );
         let bad = StoredLogits {
             audio: vec![0.0; 3],
             visual: vec![0.0; 2],
             fused: vec![0.0; 3],
         };
-        assert!(StoredSample::new(vec![], 16_000, vec![0; 12], [1, 2, 2], 0, Some(bad)).is_err());
+        assert!(
+            StoredSample::new(vec![], 16_000, vec![0; 12], [1, 2, 2], 0, ORIGIN, Some(bad))
+                .is_err()
+        );
     }
 }

@@ -120,7 +120,12 @@ fn sample(i: u32, logits: bool) -> StoredSample {
         visual: vec![0.25, i as f32 * 2.0, 3.0],
         fused: vec![-0.5, 1.5, i as f32],
     });
-    StoredSample::new(audio, 16_000, frames, [2, 3, 4], i % 4, logits).unwrap()
+    let origin = SampleOrigin {
+        index: 1000 + i as u64,
+        class: i % 9,
+        super_class: i % 2,
+    };
+    StoredSample::new(audio, 16_000, frames, [2, 3, 4], i % 4, origin, logits).unwrap()
 }
 
 #[test]
@@ -195,4 +200,22 @@ fn logits_tensors_stack_stored_logits() {
     assert_eq!(labels.to_vec1::<u32>().unwrap(), vec![0, 1, 2]);
     let no_logits = sample(0, false);
     assert!(logits_tensors(&[&no_logits], &candle_core::Device::Cpu).is_err());
+}
+
+#[test]
+fn other_format_versions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.safetensors");
+    let zero = [0u8; 4];
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::U32, vec![1], &zero).unwrap();
+    let metadata = [("format", "mmcl-replay-buffer"), ("version", "1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let bytes = safetensors::serialize(vec![("label", view)], Some(metadata)).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let err = ReplayBuffer::<StoredSample>::load(&path).unwrap_err();
+    assert!(matches!(err, BufferError::State { .. }), "{err}");
+    assert!(err.to_string().contains("version 1"), "{err}");
 }

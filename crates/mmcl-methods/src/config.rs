@@ -1,5 +1,6 @@
 //! Method and optimiser configuration (part of the experiment config).
 
+use mmcl_buffer::SelectionPolicy;
 use mmcl_losses::{RkdMean, SammLossConfig, TemperatureSolver};
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +120,10 @@ pub struct MethodConfig {
     /// Replay buffer capacity (ER, SAMM); ignored otherwise.
     #[serde(default)]
     pub buffer_size: usize,
+    /// Which samples the buffer keeps (ER, SAMM): `reservoir` (default, the paper's),
+    /// `ring` or `class_balanced`.
+    #[serde(default)]
+    pub buffer_policy: SelectionPolicy,
     /// Buffer samples per step (32 in the paper).
     #[serde(default = "default_minibatch")]
     pub minibatch: usize,
@@ -135,6 +140,7 @@ impl MethodConfig {
         MethodConfig {
             kind,
             buffer_size,
+            buffer_policy: SelectionPolicy::Reservoir,
             minibatch: 32,
             samm: SammConfig::default(),
         }

@@ -1,19 +1,19 @@
-//! Experience replay: a reservoir memory of un-augmented inputs and targets; each step runs
+//! Experience replay: a replay memory ([`crate::memory`], an mmcl-buffer reservoir by
+//! default) of un-augmented inputs and targets; each step runs
 //! the current batch and a memory minibatch through ONE forward pass (so BatchNorm sees them
 //! together, as the reference) with cross-entropy on the fused head.
 
 use std::path::Path;
 
 use candle_core::Tensor;
+use mmcl_buffer::SelectionPolicy;
 use mmcl_losses::cross_entropy;
 use mmcl_model::AvNet;
 
-use crate::memory::{Memory, MemoryItem};
+use crate::memory::{compact_samples, load_memory, new_memory, remember, save_memory, Memory};
 use crate::method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 use crate::mode::InferenceMode;
-use crate::{MethodError, MethodKind, Result};
-
-pub(crate) const MEMORY_FILE: &str = "memory.safetensors";
+use crate::{MethodKind, Result};
 
 /// Experience replay.
 pub struct Er {
@@ -22,42 +22,17 @@ pub struct Er {
 }
 
 impl Er {
-    pub fn new(buffer_size: usize, minibatch: usize) -> Self {
-        Er {
-            memory: Memory::new(buffer_size),
+    /// A memory of `buffer_size` samples selected by `policy`; `minibatch` of them replayed
+    /// per step.
+    pub fn new(buffer_size: usize, policy: SelectionPolicy, minibatch: usize) -> Result<Self> {
+        Ok(Er {
+            memory: new_memory(buffer_size, policy)?,
             minibatch,
-        }
+        })
     }
     pub fn memory(&self) -> &Memory {
         &self.memory
     }
-}
-
-/// Offer every sample of `batch` to the memory, with optional per-sample logits.
-pub(crate) fn remember(
-    memory: &mut Memory,
-    batch: &TrainBatch,
-    logits: Option<[Vec<Vec<f32>>; 3]>,
-    env: &mut StepEnv,
-) -> Result<()> {
-    if batch.compact.len() != batch.len() {
-        return Err(MethodError::Config(format!(
-            "the batch carries {} compact samples for {} inputs: the loader must run with `compact` on for replay methods",
-            batch.compact.len(),
-            batch.len()
-        )));
-    }
-    for (i, sample) in batch.compact.iter().enumerate() {
-        let item = MemoryItem {
-            sample: sample.clone(),
-            target: batch.targets[i],
-            logits: logits
-                .as_ref()
-                .map(|l| [l[0][i].clone(), l[1][i].clone(), l[2][i].clone()]),
-        };
-        memory.add(item, env.rng);
-    }
-    Ok(())
 }
 
 impl Method for Er {
@@ -76,11 +51,12 @@ impl Method for Er {
                 batch.targets.clone(),
             )
         } else {
-            let items = self.memory.sample(self.minibatch, env.rng);
-            let samples: Vec<_> = items.iter().map(|it| &it.sample).collect();
-            let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
+            let items = self.memory.sample(self.minibatch);
+            let compact = compact_samples(&items)?;
             let mut targets = batch.targets.clone();
-            targets.extend(items.iter().map(|it| it.target));
+            targets.extend(items.iter().map(|it| it.label));
+            let samples: Vec<_> = compact.iter().collect();
+            let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
             (
                 Tensor::cat(&[&batch.audio, &ba], 0)?,
                 Tensor::cat(&[&batch.video, &bv], 0)?,
@@ -99,10 +75,10 @@ impl Method for Er {
         Ok(vec![model.forward_t(audio, video, false)?.av_logits])
     }
     fn save_state(&self, dir: &Path) -> Result<()> {
-        self.memory.save(&dir.join(MEMORY_FILE))
+        save_memory(&self.memory, dir)
     }
     fn load_state(&mut self, dir: &Path) -> Result<()> {
-        self.memory = Memory::load(&dir.join(MEMORY_FILE))?;
+        self.memory = load_memory(dir, self.memory.capacity(), self.memory.policy())?;
         Ok(())
     }
     fn memory_len(&self) -> usize {

@@ -6,6 +6,11 @@
 //! [`Method::begin_task`], [`Method::observe`], [`Method::end_task`] and
 //! [`Method::predict`]. To add a method, implement [`Method`] and add a [`MethodKind`].
 //!
+//! ER's and SAMM's replay memory is an [`mmcl_buffer::ReplayBuffer`] of
+//! [`mmcl_buffer::StoredSample`]s ([`memory`]: the loader's compact samples converted
+//! losslessly, selection policy from [`MethodConfig::buffer_policy`], reservoir by default);
+//! its checkpoint is mmcl-buffer's own file, generator state included.
+//!
 //! ```
 //! use mmcl_methods::{build, InferenceMode, MethodConfig, MethodKind};
 //! use mmcl_model::Modality;
@@ -13,6 +18,8 @@
 //! assert_eq!(samm.modes(), vec![InferenceMode::Av, InferenceMode::Audio, InferenceMode::Visual, InferenceMode::Ensemble]);
 //! // SAMM needs both modalities.
 //! assert!(build(&MethodConfig::new(MethodKind::Samm, 500), Modality::Audio).is_err());
+//! // A replay method needs a buffer.
+//! assert!(build(&MethodConfig::new(MethodKind::Er, 0), Modality::AudioVisual).is_err());
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -27,7 +34,7 @@ pub mod optim;
 pub mod samm;
 
 pub use config::{AlignOn, CalibrationSolver, MethodConfig, MethodKind, OptimConfig, SammConfig};
-pub use memory::{Memory, MemoryItem};
+pub use memory::{compact_samples, to_compact, to_stored, Memory};
 pub use method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 pub use mode::InferenceMode;
 pub use optim::Optimizer;
@@ -57,6 +64,8 @@ pub enum MethodError {
     Loss(#[from] mmcl_losses::LossError),
     #[error(transparent)]
     Data(#[from] mmcl_data::error::CacheError),
+    #[error(transparent)]
+    Buffer(#[from] mmcl_buffer::BufferError),
 }
 
 pub type Result<T> = std::result::Result<T, MethodError>;
@@ -68,10 +77,15 @@ pub fn build(cfg: &MethodConfig, modality: Modality) -> Result<Box<dyn Method>> 
     }
     Ok(match cfg.kind {
         MethodKind::Sgd | MethodKind::Joint => Box::new(finetune::FineTune::new(cfg.kind)),
-        MethodKind::Er => Box::new(er::Er::new(cfg.buffer_size, cfg.minibatch)),
+        MethodKind::Er => Box::new(er::Er::new(
+            cfg.buffer_size,
+            cfg.buffer_policy,
+            cfg.minibatch,
+        )?),
         MethodKind::Samm => Box::new(samm::Samm::new(
             cfg.samm,
             cfg.buffer_size,
+            cfg.buffer_policy,
             cfg.minibatch,
             modality,
         )?),

@@ -1,396 +1,238 @@
-//! The replay memory of ER and SAMM: reservoir sampling over the whole stream of compact,
-//! un-augmented samples (from [`mmcl_data::loader::CompactSample`]), their targets and, for
-//! SAMM, the three heads' logits from the training pass at insertion (never refreshed).
+//! The replay memory of ER and SAMM: an [`mmcl_buffer::ReplayBuffer`] of [`StoredSample`]s
+//! (reservoir selection by default, as the paper), plus the lossless conversion between the
+//! loader's [`CompactSample`] and the buffer's [`StoredSample`].
 //!
-//! Reservoir (Vitter's algorithm R, as mammoth): the `n`-th sample of the stream (0-based)
-//! is stored while the memory is not full; afterwards it replaces a uniformly chosen slot
-//! `j` drawn in `0..=n` when `j < capacity`. Saved as one safetensors file (stacked arrays,
-//! documented in [`Memory::save`]) so a resumed run continues with the same memory.
+//! What a stored sample holds: the un-augmented compact inputs of the batch sample (16-bit
+//! audio crop, u8 frames), its training target as the buffer label (class, or supercategory
+//! under domain-incremental learning), its dataset index and labels as the
+//! [`SampleOrigin`], and for SAMM the three heads' logits from the training pass at
+//! insertion (never refreshed).
+//!
+//! Randomness: selection and minibatch sampling both draw from the buffer's own ChaCha8
+//! generator, which is seeded from the step generator the scheduler derives from the run
+//! seed, at the first item the memory receives; the buffer file (mmcl-buffer's safetensors
+//! format, its generator state included) is the method's checkpoint of the memory, so a
+//! resumed run draws exactly what an uninterrupted one does.
 
-use std::collections::HashMap;
 use std::path::Path;
 
+use mmcl_buffer::{ReplayBuffer, SampleOrigin, SelectionPolicy, StoredLogits, StoredSample};
 use mmcl_data::loader::CompactSample;
-use rand::Rng;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
+use crate::method::{StepEnv, TrainBatch};
 use crate::{MethodError, Result};
 
-/// One stored sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryItem {
-    pub sample: CompactSample,
-    /// Training target under the scenario (class, or supercategory for Dom).
-    pub target: u32,
-    /// Logits of the audio, visual and fused heads at insertion (SAMM), each `[C]`.
-    pub logits: Option<[Vec<f32>; 3]>,
+/// File name of the memory inside a checkpoint folder.
+pub const MEMORY_FILE: &str = "memory.safetensors";
+
+/// The replay memory type of ER and SAMM.
+pub type Memory = ReplayBuffer<StoredSample>;
+
+/// `sample` (recorded at `sample_rate`) as a buffer item trained with `target`.
+pub fn to_stored(
+    sample: &CompactSample,
+    target: u32,
+    sample_rate: u32,
+    logits: Option<StoredLogits>,
+) -> Result<StoredSample> {
+    let [t, h, w, channels] = sample.frames_shape;
+    if channels != 3 {
+        return Err(MethodError::Config(format!(
+            "compact sample {} has frames {:?}; the memory stores RGB [T, H, W, 3]",
+            sample.index, sample.frames_shape
+        )));
+    }
+    let origin = SampleOrigin {
+        index: sample.index as u64,
+        class: sample.label,
+        super_class: sample.super_label,
+    };
+    Ok(StoredSample::new(
+        sample.audio.clone(),
+        sample_rate,
+        sample.frames.clone(),
+        [t, h, w],
+        target,
+        origin,
+        logits,
+    )?)
 }
 
-/// Reservoir replay memory.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Memory {
-    capacity: usize,
-    seen: u64,
-    items: Vec<MemoryItem>,
-}
-
-impl Memory {
-    pub fn new(capacity: usize) -> Self {
-        Memory {
-            capacity,
-            seen: 0,
-            items: Vec::with_capacity(capacity.min(1 << 16)),
-        }
-    }
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-    /// Samples of the stream offered so far.
-    pub fn seen(&self) -> u64 {
-        self.seen
-    }
-    pub fn items(&self) -> &[MemoryItem] {
-        &self.items
-    }
-
-    /// Offer one sample of the stream (reservoir sampling).
-    pub fn add<R: Rng>(&mut self, item: MemoryItem, rng: &mut R) {
-        if self.capacity == 0 {
-            self.seen += 1;
-            return;
-        }
-        if self.items.len() < self.capacity {
-            self.items.push(item);
-        } else {
-            let j = rng.random_range(0..=self.seen);
-            if (j as usize) < self.capacity {
-                self.items[j as usize] = item;
-            }
-        }
-        self.seen += 1;
-    }
-
-    /// `min(n, len)` distinct items chosen uniformly.
-    pub fn sample<R: Rng>(&self, n: usize, rng: &mut R) -> Vec<&MemoryItem> {
-        let k = n.min(self.items.len());
-        rand::seq::index::sample(rng, self.items.len(), k)
-            .into_iter()
-            .map(|i| &self.items[i])
-            .collect()
-    }
-
-    /// Write the memory as safetensors: `audio` i16 `[N, L]`, `frames` u8 `[N, T, S, S, 3]`,
-    /// `index` i64, `label`, `super_label`, `target` u32 `[N]`, and `logits` f32 `[N, 3, C]`
-    /// (audio, visual, fused) when stored; metadata `capacity`, `seen`. Atomic.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let n = self.items.len();
-        let mut meta = HashMap::new();
-        meta.insert("capacity".to_string(), self.capacity.to_string());
-        meta.insert("seen".to_string(), self.seen.to_string());
-        let audio_len = self.items.first().map_or(0, |it| it.sample.audio.len());
-        let frames_shape = self
-            .items
-            .first()
-            .map_or([0; 4], |it| it.sample.frames_shape);
-        let classes = self
-            .items
-            .first()
-            .and_then(|it| it.logits.as_ref())
-            .map(|l| l[0].len());
-        for it in &self.items {
-            if it.sample.audio.len() != audio_len
-                || it.sample.frames_shape != frames_shape
-                || it.logits.as_ref().map(|l| l[0].len()) != classes
-            {
-                return Err(MethodError::State {
-                    path: path.to_owned(),
-                    reason: "memory items differ in shape".into(),
-                });
-            }
-        }
-        let audio: Vec<u8> = self
-            .items
-            .iter()
-            .flat_map(|it| it.sample.audio.iter().flat_map(|v| v.to_le_bytes()))
-            .collect();
-        let frames: Vec<u8> = self
-            .items
-            .iter()
-            .flat_map(|it| it.sample.frames.iter().copied())
-            .collect();
-        let u32s = |f: &dyn Fn(&MemoryItem) -> u32| -> Vec<u8> {
-            self.items
-                .iter()
-                .flat_map(|it| f(it).to_le_bytes())
-                .collect()
-        };
-        let index: Vec<u8> = self
-            .items
-            .iter()
-            .flat_map(|it| (it.sample.index as i64).to_le_bytes())
-            .collect();
-        let label = u32s(&|it| it.sample.label);
-        let super_label = u32s(&|it| it.sample.super_label);
-        let target = u32s(&|it| it.target);
-        let mut views: Vec<(String, TensorView)> = vec![
-            (
-                "audio".into(),
-                view(Dtype::I16, vec![n, audio_len], &audio, path)?,
-            ),
-            (
-                "frames".into(),
-                view(
-                    Dtype::U8,
-                    [n].into_iter().chain(frames_shape).collect(),
-                    &frames,
-                    path,
-                )?,
-            ),
-            ("index".into(), view(Dtype::I64, vec![n], &index, path)?),
-            ("label".into(), view(Dtype::U32, vec![n], &label, path)?),
-            (
-                "super_label".into(),
-                view(Dtype::U32, vec![n], &super_label, path)?,
-            ),
-            ("target".into(), view(Dtype::U32, vec![n], &target, path)?),
-        ];
-        let logits: Vec<u8>;
-        if let Some(c) = classes {
-            logits = self
-                .items
-                .iter()
-                .flat_map(|it| {
-                    it.logits
-                        .as_ref()
-                        .expect("checked")
-                        .iter()
-                        .flat_map(|l| l.iter().flat_map(|v| v.to_le_bytes()))
-                })
-                .collect();
-            views.push((
-                "logits".into(),
-                view(Dtype::F32, vec![n, 3, c], &logits, path)?,
-            ));
-        }
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| MethodError::State {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        crate::write_atomic(path, &bytes)
-    }
-
-    /// Read a memory written by [`Memory::save`].
-    pub fn load(path: &Path) -> Result<Memory> {
-        let bad = |reason: String| MethodError::State {
-            path: path.to_owned(),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|e| MethodError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let meta = metadata.metadata().clone().unwrap_or_default();
-        let num = |k: &str| -> Result<u64> {
-            meta.get(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad(format!("metadata `{k}` missing")))
-        };
-        let capacity = num("capacity")? as usize;
-        let seen = num("seen")?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-        let get = |name: &str, dtype: Dtype| -> Result<TensorView<'_>> {
-            let t = st.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
-            if t.dtype() != dtype {
-                return Err(bad(format!(
-                    "{name}: dtype {:?}, expected {dtype:?}",
-                    t.dtype()
-                )));
-            }
-            Ok(t)
-        };
-        let audio = get("audio", Dtype::I16)?;
-        let frames = get("frames", Dtype::U8)?;
-        let n = audio.shape()[0];
-        let audio_len = audio.shape()[1];
-        let fshape: [usize; 4] = frames.shape()[1..]
-            .try_into()
-            .map_err(|_| bad("frames must be 5-d".into()))?;
-        let fsize: usize = fshape.iter().product();
-        let u32v = |name: &str| -> Result<Vec<u32>> {
-            Ok(get(name, Dtype::U32)?
-                .data()
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-                .collect())
-        };
-        let label = u32v("label")?;
-        let super_label = u32v("super_label")?;
-        let target = u32v("target")?;
-        let index: Vec<i64> = get("index", Dtype::I64)?
-            .data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        let logits = match st.tensor("logits") {
-            Ok(t) => {
-                let c = t.shape()[2];
-                let v: Vec<f32> = t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
-                Some((c, v))
-            }
-            Err(_) => None,
-        };
-        if [
-            label.len(),
-            super_label.len(),
-            target.len(),
-            index.len(),
-            frames.shape()[0],
-        ]
-        .iter()
-        .any(|&l| l != n)
-        {
-            return Err(bad("tensors disagree on the number of items".into()));
-        }
-        let a = audio.data();
-        let f = frames.data();
-        let items = (0..n)
-            .map(|i| MemoryItem {
-                sample: CompactSample {
-                    index: index[i] as usize,
-                    label: label[i],
-                    super_label: super_label[i],
-                    audio: a[i * audio_len * 2..(i + 1) * audio_len * 2]
-                        .chunks_exact(2)
-                        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                        .collect(),
-                    frames: f[i * fsize..(i + 1) * fsize].to_vec(),
-                    frames_shape: fshape,
-                },
-                target: target[i],
-                logits: logits.as_ref().map(|(c, v)| {
-                    let row = &v[i * 3 * c..(i + 1) * 3 * c];
-                    [
-                        row[..*c].to_vec(),
-                        row[*c..2 * c].to_vec(),
-                        row[2 * c..].to_vec(),
-                    ]
-                }),
-            })
-            .collect();
-        Ok(Memory {
-            capacity,
-            seen,
-            items,
-        })
-    }
-}
-
-fn view<'a>(
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: &'a [u8],
-    path: &Path,
-) -> Result<TensorView<'a>> {
-    TensorView::new(dtype, shape, data).map_err(|e| MethodError::State {
-        path: path.to_owned(),
-        reason: e.to_string(),
+/// The loader's compact sample back from a buffer item (inverse of [`to_stored`]).
+pub fn to_compact(stored: &StoredSample) -> Result<CompactSample> {
+    let index = usize::try_from(stored.origin.index).map_err(|_| {
+        MethodError::Config(format!(
+            "stored sample index {} does not fit this platform",
+            stored.origin.index
+        ))
+    })?;
+    let [t, h, w] = stored.frame_shape;
+    Ok(CompactSample {
+        index,
+        label: stored.origin.class,
+        super_label: stored.origin.super_class,
+        audio: stored.audio.clone(),
+        frames: stored.frames.clone(),
+        frames_shape: [t, h, w, 3],
     })
+}
+
+/// Compact copies of `items` (in order), ready for [`crate::compact_tensors`].
+pub fn compact_samples(items: &[&StoredSample]) -> Result<Vec<CompactSample>> {
+    items.iter().map(|s| to_compact(s)).collect()
+}
+
+/// An empty memory of `capacity` samples. Its generator is replaced by one seeded from the
+/// run (see [`remember`]) before it draws anything.
+pub fn new_memory(capacity: usize, policy: SelectionPolicy) -> Result<Memory> {
+    if capacity == 0 {
+        return Err(MethodError::Config(
+            "a replay method needs buffer_size > 0".into(),
+        ));
+    }
+    Ok(ReplayBuffer::new(capacity, policy, 0)?)
+}
+
+/// Offer every sample of `batch` to `memory`, with optional per-sample logits
+/// (`[audio, visual, fused]`, each `[B][C]`). Before the memory's first item, its generator
+/// is seeded from `env.rng` (the step generator, derived from the run seed).
+pub fn remember(
+    memory: &mut Memory,
+    batch: &TrainBatch,
+    logits: Option<[Vec<Vec<f32>>; 3]>,
+    env: &mut StepEnv,
+) -> Result<()> {
+    if batch.compact.len() != batch.len() {
+        return Err(MethodError::Config(format!(
+            "the batch carries {} compact samples for {} inputs: the loader must run with `compact` on for replay methods",
+            batch.compact.len(),
+            batch.len()
+        )));
+    }
+    if memory.seen() == 0 {
+        *memory = ReplayBuffer::with_rng(
+            memory.capacity(),
+            memory.policy(),
+            ChaCha8Rng::from_rng(&mut *env.rng),
+        )?;
+    }
+    let sample_rate = env.loader.cache().options().sample_rate;
+    let mut logits = logits.map(|[a, v, f]| (a.into_iter(), v.into_iter(), f.into_iter()));
+    for (sample, &target) in batch.compact.iter().zip(&batch.targets) {
+        let stored = match logits.as_mut() {
+            None => None,
+            Some((a, v, f)) => match (a.next(), v.next(), f.next()) {
+                (Some(audio), Some(visual), Some(fused)) => Some(StoredLogits {
+                    audio,
+                    visual,
+                    fused,
+                }),
+                _ => {
+                    return Err(MethodError::Config(
+                        "fewer logit rows than batch samples".into(),
+                    ))
+                }
+            },
+        };
+        memory.observe(to_stored(sample, target, sample_rate, stored)?);
+    }
+    Ok(())
+}
+
+/// Write `memory` into the checkpoint folder `dir` (mmcl-buffer's format, atomic).
+pub fn save_memory(memory: &Memory, dir: &Path) -> Result<()> {
+    Ok(memory.save(dir.join(MEMORY_FILE))?)
+}
+
+/// Read the memory saved in `dir`, checking it has the configured capacity and policy.
+pub fn load_memory(dir: &Path, capacity: usize, policy: SelectionPolicy) -> Result<Memory> {
+    let path = dir.join(MEMORY_FILE);
+    let memory = Memory::load(&path)?;
+    if memory.capacity() != capacity || memory.policy() != policy {
+        return Err(MethodError::State {
+            path,
+            reason: format!(
+                "memory of capacity {} ({:?}), the run is configured for {capacity} ({policy:?})",
+                memory.capacity(),
+                memory.policy()
+            ),
+        });
+    }
+    Ok(memory)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
-    pub(crate) fn item(i: usize, logits: bool) -> MemoryItem {
-        MemoryItem {
-            sample: CompactSample {
-                index: i,
-                label: i as u32 % 7,
-                super_label: i as u32 % 3,
-                audio: vec![i as i16, -(i as i16), 7],
-                frames: vec![i as u8; 2 * 2 * 2 * 3],
-                frames_shape: [2, 2, 2, 3],
-            },
-            target: i as u32 % 5,
-            logits: logits.then(|| [vec![i as f32, 1.0], vec![2.0, -1.0], vec![0.5, i as f32]]),
+    fn compact(i: usize) -> CompactSample {
+        CompactSample {
+            index: 1_000_000 + i,
+            label: 300 + i as u32,
+            super_label: 9 + i as u32,
+            audio: vec![i16::MIN, -1, 0, 1, i16::MAX, i as i16],
+            frames: (0..2 * 3 * 4 * 3).map(|k| (k * 5 + i) as u8).collect(),
+            frames_shape: [2, 3, 4, 3],
         }
     }
 
     #[test]
-    fn reservoir_keeps_capacity_and_is_roughly_uniform() {
-        let mut counts = vec![0usize; 100];
-        for seed in 0..200 {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut m = Memory::new(10);
-            for i in 0..100 {
-                m.add(item(i, false), &mut rng);
-            }
-            assert_eq!(m.len(), 10);
-            assert_eq!(m.seen(), 100);
-            for it in m.items() {
-                counts[it.sample.index] += 1;
-            }
+    fn compact_to_stored_and_back_is_lossless() {
+        for i in 0..3 {
+            let c = compact(i);
+            let logits = (i > 0).then(|| StoredLogits {
+                audio: vec![1.0, -2.0],
+                visual: vec![0.5, f32::MIN_POSITIVE],
+                fused: vec![3.0, i as f32],
+            });
+            let s = to_stored(&c, 7, 16_000, logits.clone()).unwrap();
+            assert_eq!(s.label, 7, "the buffer label is the training target");
+            assert_eq!(s.logits, logits);
+            assert_eq!(s.sample_rate, 16_000);
+            assert_eq!(to_compact(&s).unwrap(), c);
         }
-        // Each sample is kept with probability 0.1: 20 of 200 on average.
-        let early: usize = counts[..50].iter().sum();
-        let late: usize = counts[50..].iter().sum();
-        assert!(
-            (early as f64 / late as f64 - 1.0).abs() < 0.25,
-            "{early} vs {late}"
-        );
     }
 
     #[test]
-    fn sample_is_without_replacement() {
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let mut m = Memory::new(20);
-        for i in 0..20 {
-            m.add(item(i, false), &mut rng);
-        }
-        let s = m.sample(15, &mut rng);
-        let mut idx: Vec<usize> = s.iter().map(|it| it.sample.index).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        assert_eq!(idx.len(), 15);
-        assert_eq!(m.sample(50, &mut rng).len(), 20);
-    }
-
-    #[test]
-    fn save_load_round_trip() {
+    fn lossless_through_the_buffer_file() {
         let dir = tempfile::tempdir().unwrap();
-        for logits in [false, true] {
-            let mut rng = ChaCha8Rng::seed_from_u64(1);
-            let mut m = Memory::new(4);
-            for i in 0..9 {
-                m.add(item(i, logits), &mut rng);
-            }
-            let p = dir.path().join("m.safetensors");
-            m.save(&p).unwrap();
-            assert_eq!(Memory::load(&p).unwrap(), m);
+        let mut m = new_memory(3, SelectionPolicy::Reservoir).unwrap();
+        for i in 0..8 {
+            m.observe(to_stored(&compact(i), i as u32 % 2, 16_000, None).unwrap());
         }
-        let p = dir.path().join("empty.safetensors");
-        Memory::new(3).save(&p).unwrap();
-        assert_eq!(Memory::load(&p).unwrap(), Memory::new(3));
+        save_memory(&m, dir.path()).unwrap();
+        let back = load_memory(dir.path(), 3, SelectionPolicy::Reservoir).unwrap();
+        assert_eq!(back.all(), m.all());
+        assert_eq!(back.meta(), m.meta());
+        let items: Vec<&StoredSample> = back.iter().collect();
+        let again = compact_samples(&items).unwrap();
+        for (c, s) in again.iter().zip(back.iter()) {
+            assert_eq!(*c, compact(s.origin.index as usize - 1_000_000));
+        }
     }
 
     #[test]
-    fn corrupt_file_is_a_typed_error() {
+    fn mismatched_memory_and_bad_shapes_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("bad.safetensors");
-        std::fs::write(&p, b"not safetensors").unwrap();
-        assert!(matches!(Memory::load(&p), Err(MethodError::State { .. })));
+        let m = new_memory(3, SelectionPolicy::Reservoir).unwrap();
+        save_memory(&m, dir.path()).unwrap();
+        assert!(matches!(
+            load_memory(dir.path(), 4, SelectionPolicy::Reservoir),
+            Err(MethodError::State { .. })
+        ));
+        assert!(matches!(
+            load_memory(dir.path(), 3, SelectionPolicy::Ring),
+            Err(MethodError::State { .. })
+        ));
+        let mut gray = compact(0);
+        gray.frames_shape = [2, 3, 12, 1];
+        assert!(to_stored(&gray, 0, 16_000, None).is_err());
+        assert!(new_memory(0, SelectionPolicy::Reservoir).is_err());
+        let corrupt = dir.path().join(MEMORY_FILE);
+        std::fs::write(&corrupt, b"not safetensors").unwrap();
+        let err = load_memory(dir.path(), 3, SelectionPolicy::Reservoir).unwrap_err();
+        assert!(err.to_string().contains(MEMORY_FILE), "{err}");
     }
 }

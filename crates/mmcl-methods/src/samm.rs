@@ -1,7 +1,8 @@
 //! SAMM (SAMM.md section 4): two forward passes per step (current batch, memory minibatch),
 //! `L_cur + L_buf` from [`mmcl_losses::samm_loss`] (weights 0.01 / 25 / 1, dynamic logit
-//! selection, RKD on head logits or encoder features), a reservoir memory that stores the
-//! three heads' logits from the training pass at insertion, per-head temperature
+//! selection, RKD on head logits or encoder features), a replay memory ([`crate::memory`],
+//! an mmcl-buffer reservoir by default) that stores the three heads' logits from the
+//! training pass at insertion, per-head temperature
 //! calibration on the whole memory at each task end (network in EVAL mode, unlike the
 //! reference, which leaves it in training mode and so updates BatchNorm statistics), and
 //! four inference modes: audio, visual, fused, calibrated dynamic weighted ensemble.
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
+use mmcl_buffer::{labels_tensor, logits_tensors, SelectionPolicy};
 use mmcl_losses::{
     calibrated_ensemble, fit_head_temperatures, samm_loss, HeadLogits, HeadTemperatures, SammBatch,
     SammLoss,
@@ -17,8 +19,7 @@ use mmcl_losses::{
 use mmcl_model::{AvNet, AvOutput, Modality};
 
 use crate::config::{AlignOn, SammConfig};
-use crate::er::{remember, MEMORY_FILE};
-use crate::memory::Memory;
+use crate::memory::{compact_samples, load_memory, new_memory, remember, save_memory, Memory};
 use crate::method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 use crate::mode::InferenceMode;
 use crate::{write_atomic, MethodError, MethodKind, Result};
@@ -40,6 +41,7 @@ impl Samm {
     pub fn new(
         cfg: SammConfig,
         buffer_size: usize,
+        policy: SelectionPolicy,
         minibatch: usize,
         modality: Modality,
     ) -> Result<Self> {
@@ -50,7 +52,7 @@ impl Samm {
         }
         Ok(Samm {
             cfg,
-            memory: Memory::new(buffer_size),
+            memory: new_memory(buffer_size, policy)?,
             minibatch,
             temperatures: HeadTemperatures::default(),
         })
@@ -59,33 +61,19 @@ impl Samm {
         &self.memory
     }
 
-    /// A memory minibatch (drawn with the step's generator) as [`samm_step`] consumes it.
-    fn replay_batch(&self, env: &mut StepEnv, device: &Device) -> Result<ReplayBatch> {
-        let items = self.memory.sample(self.minibatch, env.rng);
-        let samples: Vec<_> = items.iter().map(|it| &it.sample).collect();
+    /// A memory minibatch (drawn with the memory's generator) as [`samm_step`] consumes it.
+    fn replay_batch(&mut self, env: &mut StepEnv, device: &Device) -> Result<ReplayBatch> {
+        let items = self.memory.sample(self.minibatch);
+        let compact = compact_samples(&items)?;
+        let samples: Vec<_> = compact.iter().collect();
         let (audio, video) = compact_tensors(env.loader, &samples, device)?;
-        let targets: Vec<u32> = items.iter().map(|it| it.target).collect();
-        let targets = Tensor::from_vec(targets, items.len(), device)?;
-        let stored_head = |h: usize| -> Result<Tensor> {
-            let flat: Vec<f32> = items
-                .iter()
-                .map(|it| {
-                    it.logits
-                        .as_ref()
-                        .map(|l| l[h].as_slice())
-                        .ok_or(MethodError::Config("memory item without logits".into()))
-                })
-                .collect::<Result<Vec<_>>>()?
-                .concat();
-            let c = flat.len() / items.len();
-            Ok(Tensor::from_vec(flat, (items.len(), c), device)?)
-        };
-        let stored = HeadLogits::new(stored_head(0)?, stored_head(1)?, stored_head(2)?)?;
+        let targets = labels_tensor(&items, device)?;
+        let [a, v, f] = logits_tensors(&items, device)?;
         Ok(ReplayBatch {
             audio,
             video,
             targets,
-            stored,
+            stored: HeadLogits::new(a, v, f)?,
         })
     }
 }
@@ -240,14 +228,15 @@ impl Method for Samm {
         }
         let device = net.model.device().clone();
         let (mut a, mut v, mut f, mut y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for chunk in self.memory.items().chunks(CALIBRATION_CHUNK) {
-            let samples: Vec<_> = chunk.iter().map(|it| &it.sample).collect();
+        for chunk in self.memory.all().chunks(CALIBRATION_CHUNK) {
+            let compact = compact_samples(&chunk.iter().collect::<Vec<_>>())?;
+            let samples: Vec<_> = compact.iter().collect();
             let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
             let out = net.model.forward_t(&ba, &bv, false)?;
             a.push(out.a_logits.detach());
             v.push(out.v_logits.detach());
             f.push(out.av_logits.detach());
-            y.extend(chunk.iter().map(|it| it.target));
+            y.extend(chunk.iter().map(|it| it.label));
         }
         let logits = HeadLogits::new(
             Tensor::cat(&a, 0)?,
@@ -268,13 +257,13 @@ impl Method for Samm {
     }
 
     fn save_state(&self, dir: &Path) -> Result<()> {
-        self.memory.save(&dir.join(MEMORY_FILE))?;
+        save_memory(&self.memory, dir)?;
         let text = serde_json::to_string(&self.temperatures).expect("temperatures serialise");
         write_atomic(&dir.join(TEMPERATURES_FILE), text.as_bytes())
     }
 
     fn load_state(&mut self, dir: &Path) -> Result<()> {
-        self.memory = Memory::load(&dir.join(MEMORY_FILE))?;
+        self.memory = load_memory(dir, self.memory.capacity(), self.memory.policy())?;
         let path = dir.join(TEMPERATURES_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| MethodError::Io {
             path: path.clone(),

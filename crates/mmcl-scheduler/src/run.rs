@@ -11,10 +11,11 @@
 //!   is replaced atomically, so an interruption at any point leaves a usable checkpoint.
 //!
 //! Determinism: every random draw derives from the run seed — model init from the seed;
-//! the epoch shuffle and the augmentation from (seed, task, epoch); the method's draws
-//! (replay sampling, reservoir) from a generator seeded by (seed, task, epoch, step). No
-//! generator state crosses a task boundary, so resuming from a checkpoint replays exactly
-//! what an uninterrupted run does.
+//! the epoch shuffle and the augmentation from (seed, task, epoch); the method's draws from
+//! a generator seeded by (seed, task, epoch, step), except the replay buffer's selection and
+//! sampling, which use the buffer's own generator (seeded from the first step's, and saved
+//! with the memory in the checkpoint). No other generator state crosses a task boundary,
+//! so resuming from a checkpoint replays exactly what an uninterrupted run does.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
