@@ -175,7 +175,8 @@ pub(crate) fn bwd_input_geom(g: &Geom) -> Option<Geom> {
     fwd_ok(&t).then_some(t)
 }
 
-/// Contiguous sample groups (one per thread) of at most `chunk`-sample pieces.
+/// Contiguous sample groups, one per rayon thread (a batch smaller than the thread count
+/// runs on fewer threads).
 fn groups(n: usize) -> Vec<Range<usize>> {
     let t = threads().min(n).max(1);
     let per = n.div_ceil(t);

@@ -44,36 +44,45 @@
 //! - `add_relu`: the residual join in one pass, backward one masked pass.
 //!
 //! # Where a training step's time goes (`mmcl bench step --profile`)
-//! 2-core AMD EPYC VM shared with other jobs (load average 2.3-3.9 during all runs, so
-//! absolute times are inflated and noisy). ms per step (profile: mean of the timed steps;
-//! total: median, incl. the SGD update); "other" = candle's own ops (gradient accumulation
-//! `zeros + add` per node, linear heads, means, cross-entropy) plus the fused add+ReLU.
-//! Before: forward 177 ms, backward 1138 ms, not separable per op class.
+//! 2-core AMD EPYC (Zen 4, AVX-512) VM shared with other jobs. ms per step (profile: mean
+//! of the timed steps; total: median, incl. the SGD update); "other" = candle's own ops
+//! (gradient accumulation `zeros + add` per node, linear heads, means, cross-entropy, SGD)
+//! plus the fused add+ReLU.
 //!
-//! | tiny (batch 32, width 8)    | conv fwd | conv bwd-in | conv bwd-w | BN f+b | pool f+b | other | total |
-//! |-----------------------------|---------:|------------:|-----------:|-------:|---------:|------:|------:|
-//! | before: candle compositions |        – |           – |          – |      – |        – |   all |  1316 |
-//! | first custom ops            |       21 |          16 |         41 |     10 |      1.5 |    28 |   112 |
-//! | now                         |       20 |          13 |         19 |    8.8 |      1.3 |   6.5 |    69 |
+//! | mini (batch 32, width 16)          | conv fwd | conv bwd-in | conv bwd-w | BN f+b | pool f+b | other | total |
+//! |------------------------------------|---------:|------------:|-----------:|-------:|---------:|------:|------:|
+//! | candle compositions (`composed`)   |        – |           – |          – |      – |        – |   all |  4794 |
+//! | im2col + gemm kernels (08:32)      |     77.5 |        63.1 |       76.4 |   35.0 |     11.6 |  42.5 |   303 |
+//! | now (09:16, load average 1.7)      |     38.6 |        34.5 |       39.8 |   12.4 |      5.0 |  14.8 |   142 |
 //!
-//! | scale (now)                  | conv fwd | conv bwd-in | conv bwd-w | BN f+b | pool f+b | other | total |
-//! |------------------------------|---------:|------------:|-----------:|-------:|---------:|------:|------:|
-//! | mini (batch 32, width 16)    |      182 |         129 |        159 |     68 |       18 |    63 |   634 |
-//! | paper (batch 8, 4 frames, 64)|     6461 |        4266 |       4687 |    921 |      320 |   854 | 17569 |
+//! | scale (now, 09:16, load 1.4-1.7)   | conv fwd | conv bwd-in | conv bwd-w | BN f+b | pool f+b | other | total |
+//! |------------------------------------|---------:|------------:|-----------:|-------:|---------:|------:|------:|
+//! | tiny (batch 32, width 8)           |      5.9 |         5.3 |        6.8 |    4.0 |     0.75 |   4.0 |  27.6 |
+//! | paper (batch 8, 4 frames, width 64)|     1052 |        1108 |       1149 |    109 |       58 |   258 |  3654 |
 //!
-//! "Before" is the model's interim composition of candle ops (explicitly padded candle
-//! conv2d, max pool as shifted maxima, BN from candle reductions): 8.6-10x slower than
-//! PyTorch on a quiet machine and dominated by candle's conv backward. Steps since the
-//! first custom ops: batched GEMMs (late layers), gemm-friendly operand layouts (grad-weight
-//! packed its operand with strided loads), bounds-free im2col, vectorised BN sums, fused
-//! BN+ReLU and add+ReLU, candle's elementwise pool kept single-threaded in the bench.
+//! Ratio mmcl / PyTorch 2.15 (`python3 shared/bench/torch_step.py <scale>`, 2 threads, run
+//! alternately with `mmcl bench step --scale <scale>` in the same minute, 09:16-09:19, load
+//! average 1.1-1.8 from other jobs): tiny 0.83-0.86 (mmcl 23.0-23.8 ms vs 27.6 ms), mini
+//! 1.13-1.21 (145.7-147.3 vs 120.2-129.8 ms), paper 0.98-1.11 (3654-3692 vs 3333-3743 ms).
+//! Before this round (lead's quiet-machine measurement): tiny 1.6-2.0, mini 2.4, paper 1.34.
+//! The candle compositions (`MMCL_KERNELS=composed`, the pre-speed-work step) take 4794 ms
+//! per mini step against 146 ms (same minute).
 //!
-//! What stands in the way of parity: convolutions are ~85% of the step, and the `gemm`
-//! crate reaches about 50-55 GFLOP/s per core here where PyTorch's MKL/oneDNN reaches
-//! 85-90 (`examples/gemm_probe.rs` vs `torch.mm`, same minute); candle's backward adds a
-//! `zeros_like + add` pass per gradient. Next steps: an own packed AVX2/AVX-512 GEMM
-//! micro-kernel or direct 3x3 convolution, and a backward driver that moves the first
-//! gradient of a node instead of adding it to zeros.
+//! Steps of this round, each measured: AVX-512 implicit-GEMM convolutions (forward 1.8x,
+//! weight gradient 1.5x, stride-1 input gradient 1.4x the im2col + gemm kernels), the
+//! AVX-512 build of the BatchNorm backward (7x), conv + BN as one autograd node (candle's
+//! backward `zeros + add` 40 -> 10 ms at mini), and the allocator policy (a third of the
+//! page faults).
+//!
+//! What stands in the way of parity at mini (the worst ratio): convolutions are still ~80%
+//! of the step at roughly 50-65% of the FMA peak in the early layers and less in the late,
+//! small-map layers (the grid computes a border of invalid positions: up to 4.5x the work on
+//! 2x2 maps) and in the stride-2 input gradients, which still run im2col + gemm + col2im
+//! (a phase-decomposed grid version would cover them); candle's backward still builds
+//! `zeros + add` for each block output and shortcut (~9 ms at mini, ~190 ms at paper: a
+//! conv + BN + add + ReLU node for the second conv of each block would remove one of them);
+//! the 3x3/2 max pool forward is scalar (argmax with PyTorch's first-maximum tie rule;
+//! ReLU output has many exact ties). PyTorch's oneDNN kernels are JIT-specialised per shape.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
