@@ -78,7 +78,8 @@
 //! of the step at roughly 50-65% of the FMA peak in the early layers and less in the late,
 //! small-map layers (the grid computes a border of invalid positions: up to 4.5x the work on
 //! 2x2 maps) and in the stride-2 input gradients, which still run im2col + gemm + col2im
-//! (a phase-decomposed grid version would cover them); candle's backward still builds
+//! (a phase-decomposed grid version measured slower: it needs a kernel that scatters
+//! directly); candle's backward still builds
 //! `zeros + add` for each block output and shortcut (~9 ms at mini, ~190 ms at paper: a
 //! conv + BN + add + ReLU node for the second conv of each block would remove one of them);
 //! the 3x3/2 max pool forward is scalar (argmax with PyTorch's first-maximum tie rule;
