@@ -443,6 +443,7 @@ struct Variation {
 struct DatasetReport<'a> {
     identity: &'a Identity,
     generator_version: &'static str,
+    design_version: u32,
     loader_hints: LoaderHints,
     clips: usize,
     train: usize,
@@ -483,6 +484,7 @@ impl<'a> DatasetReport<'a> {
         DatasetReport {
             identity,
             generator_version: env!("CARGO_PKG_VERSION"),
+            design_version: crate::DESIGN_VERSION,
             loader_hints: LoaderHints {
                 sample_rate: p.sample_rate,
                 clip_seconds: p.clip_seconds,

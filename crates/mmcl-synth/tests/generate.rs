@@ -106,6 +106,7 @@ fn same_seed_same_bytes_different_seed_different_media() {
     }
     let report: serde_json::Value = serde_json::from_slice(&ta["dataset.json"]).unwrap();
     assert_eq!(report["classes"].as_array().unwrap().len(), 100);
+    assert_eq!(report["design_version"], mmcl_synth::DESIGN_VERSION);
     assert_eq!(
         report["loader_hints"]["spectrogram_shape"],
         serde_json::json!([129, 63])
