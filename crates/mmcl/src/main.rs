@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod atomic;
 mod cmd;
 mod config;
+mod process;
 
 #[derive(Parser)]
 #[command(

@@ -105,18 +105,9 @@ fn round2(x: f64) -> f64 {
 /// Run the step benchmark and return its JSON line (also used by `mmcl gpu-check`).
 pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(a.steps >= 1, "--steps must be at least 1");
-    // candle 0.11 runs large elementwise ops (gradient accumulation in backward) on its own
-    // spin-waiting thread pool next to rayon's; on a small, shared CPU the spinning costs more
-    // than the parallelism gains (tiny/mini steps 10-20% faster with 1). Set before the
-    // first candle op (the pool reads it once); an explicit CANDLE_NUM_THREADS wins.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // Still single-threaded here: no candle or rayon pool has started.
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-    let candle_threads = std::env::var("CANDLE_NUM_THREADS").unwrap_or_default();
-    // Keep freed activations/gradients in the process instead of page-faulting them back in
-    // every step (see mmcl_ops::alloc); a training binary should do the same.
-    let kept = mmcl_ops::alloc::keep_freed_memory();
+    // The same process settings as `mmcl train` (threads, allocator), so the figure holds
+    // for real runs.
+    let process = crate::process::tune_for_training();
     let dev: Device = mmcl_scheduler::device::open_device(&a.device)?;
     let (b, width, frames, side, fbins, tframes, classes) = scale_shapes(a.scale);
     let cfg = AvNetConfig {
@@ -199,10 +190,10 @@ pub fn step_report(a: &StepArgs) -> anyhow::Result<serde_json::Value> {
         "impl": "mmcl",
         "device": a.device.clone(),
         "threads": rayon_threads(),
-        "candle_elementwise_threads": candle_threads,
+        "candle_elementwise_threads": process.candle_threads,
         // MMCL_KERNELS: `fast` (mmcl-ops CPU kernels) or `composed` (candle compositions).
         "kernels": mmcl_ops::kernels()?.name(),
-        "allocator_keeps_freed_memory": kept,
+        "allocator_keeps_freed_memory": process.keeps_freed_memory,
         "scale": format!("{:?}", a.scale).to_lowercase(),
         "steps": a.steps,
         "ms_per_step_median": round2(median(&mut total.clone())),

@@ -20,6 +20,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    crate::process::tune_for_training();
     let res = eval_checkpoint(&args.checkpoint, args.cache.as_deref())?;
     let mut json = serde_json::Map::new();
     for (mode, accs) in &res {

@@ -467,6 +467,7 @@ fn open_gpu(name: &str) -> anyhow::Result<Result<Device, String>> {
 }
 
 pub fn run(args: GpuCheckArgs) -> anyhow::Result<()> {
+    crate::process::tune_for_training();
     let start = Instant::now();
     let gpu = open_gpu(&args.device)?;
     let (gpu, skip_reason) = match gpu {

@@ -59,6 +59,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    crate::process::tune_for_training();
     let opts = RunOptions {
         progress: !args.quiet,
         ..RunOptions::default()
