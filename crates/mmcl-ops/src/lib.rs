@@ -53,7 +53,7 @@
 //! |------------------------------------|---------:|------------:|-----------:|-------:|---------:|------:|------:|
 //! | candle compositions (`composed`)   |        – |           – |          – |      – |        – |   all |  4794 |
 //! | im2col + gemm kernels (08:32)      |     77.5 |        63.1 |       76.4 |   35.0 |     11.6 |  42.5 |   303 |
-//! | now (09:16, load average 1.7)      |     38.6 |        34.5 |       39.8 |   12.4 |      5.0 |  14.8 |   142 |
+//! | now (09:28, load average 0.7)      |     39.6 |        35.1 |       39.9 |   12.4 |      5.2 |  15.9 |   146 |
 //!
 //! | scale (now, 09:16, load 1.4-1.7)   | conv fwd | conv bwd-in | conv bwd-w | BN f+b | pool f+b | other | total |
 //! |------------------------------------|---------:|------------:|-----------:|-------:|---------:|------:|------:|
@@ -61,9 +61,10 @@
 //! | paper (batch 8, 4 frames, width 64)|     1052 |        1108 |       1149 |    109 |       58 |   258 |  3654 |
 //!
 //! Ratio mmcl / PyTorch 2.15 (`python3 shared/bench/torch_step.py <scale>`, 2 threads, run
-//! alternately with `mmcl bench step --scale <scale>` in the same minute, 09:16-09:19, load
-//! average 1.1-1.8 from other jobs): tiny 0.83-0.86 (mmcl 23.0-23.8 ms vs 27.6 ms), mini
-//! 1.13-1.21 (145.7-147.3 vs 120.2-129.8 ms), paper 0.98-1.11 (3654-3692 vs 3333-3743 ms).
+//! alternately with `mmcl bench step --scale <scale>`, three pairs per scale, two at paper
+//! with `--steps 3 --warmup 1`; 09:26-09:29, load average 0.2-1.4): tiny 0.73-0.87 (mmcl
+//! 22.6-23.4 ms vs 27.0-31.9 ms), mini 1.16-1.29 (145.3-152.6 vs 118.1-131.6 ms), paper
+//! 1.02-1.05 (3645-3911 vs 3578-3732 ms).
 //! Before this round (lead's quiet-machine measurement): tiny 1.6-2.0, mini 2.4, paper 1.34.
 //! The candle compositions (`MMCL_KERNELS=composed`, the pre-speed-work step) take 4794 ms
 //! per mini step against 146 ms (same minute).
