@@ -13,10 +13,11 @@
 //! candle: `Tensor::from_vec(batch.audio, batch.audio_shape, &device)`.
 //!
 //! Speed (`cargo bench -p mmcl-data`, paper shapes: 129 x 626 spectrograms from cached 10 s
-//! waveforms, 4 frames RandomResizedCrop 224 from stored 455 x 256 u8 frames): 1.05-1.07 ms
-//! per sample on one thread with [`loader::Loader::batch_into`] reusing one batch's buffers
-//! (target 1.2 ms; the reference's librosa + PIL path takes ~23 ms); [`loader::Loader::batch`]
-//! allocates 87 MB per batch of 32 and pays ~1.2 ms per sample more in page faults. Per
+//! waveforms, 4 frames RandomResizedCrop 224 from stored 455 x 256 u8 frames), one thread:
+//! 1.03-1.08 ms per sample with [`loader::Loader::batch_into`] reusing one batch's buffers,
+//! 1.26-1.28 ms with [`loader::Loader::batch`], whose fresh 87 MB per batch of 32 is backed
+//! by huge pages (2.35-2.47 ms with 4 KB pages); target 1.2 ms, the reference's librosa + PIL
+//! path takes ~23 ms. Per
 //! sample: audio crop + log-STFT 0.34 ms, 4 x (RRC 0.11 ms + flip/normalise 0.02 ms).
 //!
 //! # Example

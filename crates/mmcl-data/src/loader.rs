@@ -140,6 +140,30 @@ impl Batch {
     }
 }
 
+/// Asks Linux to back the 2 MB-aligned interior of `buf` with transparent huge pages (only
+/// a hint: it changes no values, and is a no-op elsewhere or when THP is off). A fresh 77 MB
+/// paper video batch then costs ~44 page faults instead of ~19,000 (measured: writing it takes
+/// 25 ms instead of 63 ms on this machine).
+fn advise_huge_pages(buf: &mut [f32]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(buf);
+        let (a, e) = (start.next_multiple_of(HUGE), end & !(HUGE - 1));
+        if e > a {
+            // SAFETY: [a, e) lies inside `buf`, which we borrow mutably; MADV_HUGEPAGE only
+            // changes how the kernel backs those pages, never their contents. A failure
+            // (e.g. EINVAL without THP) just leaves normal pages.
+            unsafe {
+                libc::madvise(a as *mut libc::c_void, e - a, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
 /// The per-sample RNG of sample `index` in `epoch` of a run seeded with `seed`.
 pub fn sample_rng(seed: u64, epoch: u64, index: usize) -> ChaCha8Rng {
     let h = splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ index as u64);
@@ -256,7 +280,18 @@ impl Loader {
     /// in [`Mode::Eval`]). Runs on the current rayon pool. Allocates the batch's buffers;
     /// [`Loader::batch_into`] reuses them.
     pub fn batch(&self, indices: &[usize], mode: Mode, seed: u64, epoch: u64) -> Result<Batch> {
-        let mut batch = Batch::default();
+        let b = indices.len();
+        let (f, ts) = self.spec_shape;
+        let s = self.config.frame_size as usize;
+        // Zeroed fresh memory (calloc: untouched pages), backed by huge pages where the kernel
+        // allows, before batch_into writes it: 2 MB page faults instead of 4 KB ones.
+        let mut batch = Batch {
+            audio: vec![0.0; b * f * ts],
+            video: vec![0.0; b * 3 * self.config.frames * s * s],
+            ..Default::default()
+        };
+        advise_huge_pages(&mut batch.audio);
+        advise_huge_pages(&mut batch.video);
         self.batch_into(indices, mode, seed, epoch, &mut batch)?;
         Ok(batch)
     }
