@@ -522,6 +522,8 @@ impl Loader {
         }
         let mut audio = vec![0f32; b * a_stride];
         let mut video = vec![0f32; b * v_stride];
+        advise_huge_pages(&mut audio);
+        advise_huge_pages(&mut video);
         samples
             .par_iter()
             .zip(audio.par_chunks_mut(a_stride.max(1)))
