@@ -14,7 +14,11 @@
 //! samples/s. Baseline in the same run: the uncached path (decode the WAV and 4 PNG frames
 //! per sample with mmcl-media, then the same transforms), single thread.
 //!
-//! `MMCL_BENCH_QUICK=1` shrinks the repetitions (CI smoke).
+//! The process runs under the allocator policy `mmcl train` sets
+//! (`mmcl_ops::alloc::keep_freed_memory`: freed batches are reused by malloc instead of
+//! being unmapped and page-faulted back in), so `batch` (fresh buffers, what training calls)
+//! is measured as training runs it; `MMCL_BENCH_DEFAULT_ALLOCATOR=1` measures glibc's
+//! defaults instead. `MMCL_BENCH_QUICK=1` shrinks the repetitions (CI smoke).
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -295,6 +299,14 @@ fn run(s: &Shape, quick: bool) {
 
 fn main() {
     let quick = std::env::var_os("MMCL_BENCH_QUICK").is_some();
+    let policy = if std::env::var_os("MMCL_BENCH_DEFAULT_ALLOCATOR").is_some() {
+        "glibc defaults (MMCL_BENCH_DEFAULT_ALLOCATOR)"
+    } else if mmcl_ops::alloc::keep_freed_memory() {
+        "keeps freed memory, as `mmcl train`"
+    } else {
+        "platform default (keep_freed_memory unavailable)"
+    };
+    println!("allocator: {policy}");
     run(
         &Shape {
             name: "synthetic mini",
