@@ -397,12 +397,19 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
 
     // 4. The report.
     eprintln!("== writing {}", report.display());
+    // Paths relative to the work folder (the command runs there), so the report's header
+    // names no machine-specific location.
+    let rel = |p: &Path| {
+        p.strip_prefix(&work)
+            .map(Path::to_path_buf)
+            .unwrap_or(p.to_path_buf())
+    };
     run_checked(
         mmcl_cmd()
             .args(["report", "--runs"])
-            .arg(&runs_dir)
+            .arg(rel(&runs_dir))
             .arg("--out")
-            .arg(&report),
+            .arg(rel(&report)),
         "mmcl report",
     )?;
     let total = start.elapsed().as_secs_f64();
