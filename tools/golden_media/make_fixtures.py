@@ -2,13 +2,15 @@
 """Generates the golden fixtures of crates/mmcl-media/tests/fixtures/.
 
 Run from the repository root:  python3 tools/golden_media/make_fixtures.py
-Needs: numpy, librosa (>= 0.10), torch, safetensors, and the `ffmpeg` CLI
+Needs: numpy, librosa (>= 0.10), torch, pillow, safetensors, and the `ffmpeg` CLI
 (libx264, libmp3lame, libvorbis, native aac). The Rust tests only read the outputs.
 
 Outputs (all small, committed):
   stft_golden.safetensors   librosa.stft log-magnitudes of 3 signals x 2 pad modes
   resample_golden.safetensors  librosa.load(sr=16000, mono=True) of resample_src_44k_stereo.wav
   resize_golden.safetensors torch F.interpolate(bilinear, antialias=True) of a random image
+  pil_resize_golden.safetensors  PIL crop + resize(BILINEAR) of a random image, with the pass
+                            order this Pillow used per case
   fmt_*                     one tiny file per audio format, made by ffmpeg from one tone
   video_h264.mp4 + video_fps1.safetensors  an H.264/AAC clip and `ffmpeg -vf fps=1` frames
 """
@@ -111,6 +113,37 @@ def resize_golden():
     save_file(tensors, os.path.join(OUT, "resize_golden.safetensors"))
 
 
+def pil_resize_golden():
+    """PIL's own bilinear crop + resize (what torchvision's RandomResizedCrop runs on PIL
+    images). Pillow <= 12 always resizes horizontally first; Pillow >= 13 resizes vertically
+    first when the height shrinks much more than the width (python-pillow/Pillow#9549), which
+    can move a value by one level. Each case records which order this Pillow used
+    (`vertical_first`), found by comparing with the two explicit one-pass-at-a-time orders."""
+    from PIL import Image
+
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, size=(61, 97, 3), dtype=np.uint8)
+    pil = Image.fromarray(img)
+    # (left, top, width, height) -> (out_w, out_h): down- and upscaling, borders, 1-pixel crops,
+    # and narrow crops whose height shrinks while the width grows.
+    cases = [((0, 0, 97, 61), (32, 32)), ((13, 7, 41, 29), (24, 24)), ((90, 0, 7, 61), (9, 40)),
+             ((0, 50, 97, 11), (224, 20)), ((5, 5, 1, 1), (3, 3)), ((33, 17, 60, 44), (59, 43)),
+             ((1, 2, 95, 58), (224, 224)), ((90, 0, 7, 61), (9, 61)), ((90, 0, 7, 61), (7, 40)),
+             ((0, 0, 7, 61), (9, 40)), ((40, 0, 7, 61), (9, 40))]
+    rows = []
+    tensors = {"input": img}
+    for k, ((l, t, w, h), (ow, oh)) in enumerate(cases):
+        crop = pil.crop((l, t, l + w, t + h))
+        out = np.asarray(crop.resize((ow, oh), Image.BILINEAR), dtype=np.uint8)
+        h_first = np.asarray(crop.resize((ow, h), Image.BILINEAR).resize((ow, oh), Image.BILINEAR))
+        v_first = np.asarray(crop.resize((w, oh), Image.BILINEAR).resize((ow, oh), Image.BILINEAR))
+        vertical_first = int(not np.array_equal(out, h_first) and np.array_equal(out, v_first))
+        rows.append((l, t, w, h, ow, oh, vertical_first))
+        tensors[f"out_{k}"] = np.ascontiguousarray(out)
+    tensors["cases"] = np.array(rows, dtype=np.int64)
+    save_file(tensors, os.path.join(OUT, "pil_resize_golden.safetensors"))
+
+
 def video():
     mp4 = os.path.join(OUT, "video_h264.mp4")
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=3.2",
@@ -133,6 +166,7 @@ def main():
     audio_formats()
     resample_golden()
     resize_golden()
+    pil_resize_golden()
     video()
     for f in sorted(os.listdir(OUT)):
         print(f"{os.path.getsize(os.path.join(OUT, f)):8d}  {f}")

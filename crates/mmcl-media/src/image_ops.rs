@@ -4,8 +4,10 @@
 //!   algorithm (what torchvision uses for PIL images, and what `antialias=True`, its default,
 //!   approximates for tensors): a triangle filter whose support widens by the downscale
 //!   factor, separable, horizontal pass first, each pass rounded to u8, in PIL's 22-bit fixed
-//!   point, so the output is PIL's exactly (torch's one-pass float `antialias=True` differs by
-//!   at most one level). [`resized_crop_into`] is the allocation-free form for any packed RGB
+//!   point, so the output is PIL's exactly (tested against Pillow's own output; Pillow >= 13
+//!   runs the vertical pass first when the height shrinks much more than the width, and
+//!   there differs from its older self and from us by at most one level; torch's one-pass
+//!   float `antialias=True` differs by at most one level). [`resized_crop_into`] is the allocation-free form for any packed RGB
 //!   buffer (used by mmcl-data's loader); SIMD (AVX2) when the CPU has it, see [`crate::resize`].
 //! * [`random_resized_crop`]: `RandomResizedCrop(size)` with scale (0.08, 1), ratio (3/4, 4/3):
 //!   ten tries of an area fraction drawn uniformly and a log-uniform aspect ratio, sizes

@@ -5,9 +5,11 @@
 //!
 //! * coefficients: a triangle filter whose support widens by the downscale factor, computed in
 //!   f64, normalised per output, then converted to 22-bit fixed point (`(int)(0.5 + k * 2^22)`);
-//! * two separable passes, horizontal first (only over the source rows the vertical pass
-//!   reads), each accumulating `u8 * i32` from `2^21` (rounding) and clipping `acc >> 22` to
-//!   u8, so the intermediate image is u8 as in PIL.
+//! * two separable passes, horizontal first as in Pillow <= 12 (Pillow >= 13 goes vertical
+//!   first when the height shrinks much more than the width: up to one level apart there;
+//!   `tests/frames.rs` checks both against Pillow's output); the horizontal pass runs only
+//!   over the source rows the vertical pass reads; each pass accumulates `u8 * i32` from
+//!   `2^21` (rounding) and clips `acc >> 22` to u8, so the intermediate image is u8 as in PIL.
 //!
 //! Integer arithmetic makes the result independent of the evaluation order, so the SIMD path
 //! (AVX2, detected at run time; the horizontal pass does two taps of one output pixel per

@@ -110,6 +110,65 @@ fn resize_matches_torch_antialiased_bilinear() {
     }
 }
 
+/// torchvision's RandomResizedCrop on a PIL image is PIL's crop + bilinear resize. Our
+/// fixed-point kernel follows Pillow's arithmetic with the horizontal pass first, as every
+/// Pillow up to 12 (the reference's era) does: equal to the level. Pillow >= 13 resizes
+/// vertically first when the height shrinks much more than the width (python-pillow/Pillow
+/// #9549); the fixture marks those cases, where values may differ by one level.
+#[test]
+fn resized_crop_equals_pil() {
+    let bytes = std::fs::read(fixture("pil_resize_golden.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let to_img = |name: &str| {
+        let t = st.tensor(name).unwrap();
+        let s = t.shape();
+        RgbFrame::from_raw(s[1] as u32, s[0] as u32, t.data().to_vec()).unwrap()
+    };
+    let input = to_img("input");
+    let cases: Vec<i64> = st
+        .tensor("cases")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let mut exact_cases = 0;
+    for (k, c) in cases.chunks_exact(7).enumerate() {
+        let [left, top, width, height, out_w, out_h] =
+            [c[0], c[1], c[2], c[3], c[4], c[5]].map(|v| v as u32);
+        let pil_vertical_first = c[6] == 1;
+        let rect = image_ops::CropRect {
+            top,
+            left,
+            height,
+            width,
+        };
+        let got = image_ops::resized_crop(&input, rect, out_w, out_h).unwrap();
+        let want = to_img(&format!("out_{k}"));
+        let diffs: Vec<i32> = got
+            .as_raw()
+            .iter()
+            .zip(want.as_raw())
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .collect();
+        let max = diffs.iter().copied().max().unwrap();
+        if pil_vertical_first {
+            assert!(max <= 1, "case {k} {c:?}: max level difference {max}");
+        } else {
+            let n = diffs.iter().filter(|&&d| d != 0).count();
+            assert_eq!(
+                n, 0,
+                "case {k} {c:?}: {n} values differ from PIL (max {max})"
+            );
+            exact_cases += 1;
+        }
+    }
+    assert!(
+        exact_cases >= 8,
+        "only {exact_cases} cases compared exactly"
+    );
+}
+
 #[cfg(feature = "ffmpeg")]
 #[test]
 fn h264_frames_match_ffmpeg_fps1() {
