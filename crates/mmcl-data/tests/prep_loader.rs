@@ -495,3 +495,48 @@ fn loader_rejects_configs_the_cache_cannot_serve() {
         Err(CacheError::IndexOutOfRange { .. })
     ));
 }
+
+/// A manifest that names only an MP4 per clip (H.264 + AAC, as raw VGGSound downloads):
+/// with the `ffmpeg` feature prep decodes the frames from the video and the audio from its
+/// track; without it every such clip is skipped and reported, naming the file and the
+/// feature, and the run still finishes.
+#[test]
+fn mp4_only_clips_need_ffmpeg_and_say_so_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (_, mut m) = dataset(root, 3);
+    let video =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../mmcl-media/tests/fixtures/video_h264.mp4");
+    std::fs::create_dir_all(root.join("video")).unwrap();
+    std::fs::copy(&video, root.join("video/v.mp4")).unwrap();
+    m.entries
+        .push(ManifestEntry::new("v", 21, Split::Train).with_video("video/v.mp4"));
+    let manifest = root.join("mp4.csv");
+    m.write(&manifest).unwrap();
+    let opts = PrepOptions {
+        min_frames: 3,
+        ..opts()
+    };
+    let report = prepare(&manifest, &root.join("cache"), &opts).unwrap();
+    assert_eq!(report.rows, 4);
+    if cfg!(feature = "ffmpeg") {
+        assert_eq!(
+            (report.usable, report.skipped),
+            (4, 0),
+            "{:?}",
+            report.skipped_clips
+        );
+    } else {
+        assert_eq!((report.usable, report.skipped), (3, 1));
+        let s = &report.skipped_clips[0];
+        assert_eq!(
+            (s.id.as_str(), s.reason.as_str()),
+            ("v", "frames_unreadable")
+        );
+        assert!(
+            s.detail.contains("v.mp4") && s.detail.contains("--features ffmpeg"),
+            "{}",
+            s.detail
+        );
+    }
+}
