@@ -220,13 +220,20 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     let threads = (cores / jobs).max(1);
     let work = args.work_dir.clone().unwrap_or_else(|| root.to_path_buf());
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let report = args.report.clone().unwrap_or_else(|| {
-        work.join(if args.profile == "mini" {
+    // Absolute from here on: the mmcl commands run inside `work`, so a relative `--work-dir`
+    // would otherwise be resolved twice (runs nested in work/<work-dir>/...).
+    let work = work
+        .canonicalize()
+        .with_context(|| format!("resolving {}", work.display()))?;
+    let report = match &args.report {
+        // A path given on the command line is relative to where it was typed.
+        Some(r) => std::path::absolute(r).with_context(|| format!("resolving {}", r.display()))?,
+        None => work.join(if args.profile == "mini" {
             "REPORT.md".to_string()
         } else {
             format!("REPORT-{}.md", args.profile)
-        })
-    });
+        }),
+    };
 
     // The binary, built once (same profile as tests, so artifacts are shared).
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
