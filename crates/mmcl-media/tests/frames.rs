@@ -6,6 +6,13 @@ use mmcl_media::frames::{self, RgbFrame};
 use mmcl_media::{image_ops, MediaError};
 use safetensors::SafeTensors;
 
+/// An `[H, W, 3]` u8 tensor of a safetensors fixture as an image.
+fn fixture_image(st: &SafeTensors, name: &str) -> RgbFrame {
+    let t = st.tensor(name).unwrap();
+    let s = t.shape();
+    RgbFrame::from_raw(s[1] as u32, s[0] as u32, t.data().to_vec()).unwrap()
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -89,11 +96,7 @@ fn bad_frame_inputs_give_typed_errors() {
 fn resize_matches_torch_antialiased_bilinear() {
     let bytes = std::fs::read(fixture("resize_golden.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let to_img = |name: &str| {
-        let t = st.tensor(name).unwrap();
-        let s = t.shape();
-        RgbFrame::from_raw(s[1] as u32, s[0] as u32, t.data().to_vec()).unwrap()
-    };
+    let to_img = |name: &str| fixture_image(&st, name);
     let input = to_img("input");
     for name in ["out_16x20", "out_50x30", "out_7x37"] {
         let want = to_img(name);
@@ -119,11 +122,7 @@ fn resize_matches_torch_antialiased_bilinear() {
 fn resized_crop_equals_pil() {
     let bytes = std::fs::read(fixture("pil_resize_golden.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let to_img = |name: &str| {
-        let t = st.tensor(name).unwrap();
-        let s = t.shape();
-        RgbFrame::from_raw(s[1] as u32, s[0] as u32, t.data().to_vec()).unwrap()
-    };
+    let to_img = |name: &str| fixture_image(&st, name);
     let input = to_img("input");
     let cases: Vec<i64> = st
         .tensor("cases")

@@ -67,6 +67,11 @@ fn config(kind: MethodKind, modality: Modality, scenario: ScenarioConfig) -> Exp
     }
 }
 
+/// Every task's per-epoch training losses.
+fn epoch_losses(r: &mmcl_scheduler::RunResults) -> Vec<Vec<f64>> {
+    r.training.iter().map(|t| t.epoch_loss.clone()).collect()
+}
+
 /// Seq with 3 tasks of 4 classes: 12 training clips per task on the tiny profile.
 fn small_seq() -> ScenarioConfig {
     ScenarioConfig::Seq {
@@ -195,13 +200,7 @@ fn killed_and_resumed_run_equals_uninterrupted_run() {
         assert_eq!(a.ece, b.ece);
     }
     assert_eq!(full.temperatures, resumed.temperatures);
-    let loss = |r: &mmcl_scheduler::RunResults| {
-        r.training
-            .iter()
-            .map(|t| t.epoch_loss.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(loss(&full), loss(&resumed));
+    assert_eq!(epoch_losses(&full), epoch_losses(&resumed));
     // Resuming a finished run is a no-op.
     assert_eq!(
         resume(dir.path(), &RunOptions::default()).unwrap().modes,
@@ -224,13 +223,7 @@ fn loading_ahead_on_a_thread_changes_no_result() {
     };
     let (ahead, inline) = (run(false), run(true));
     assert_eq!(ahead.modes, inline.modes);
-    let loss = |r: &mmcl_scheduler::RunResults| {
-        r.training
-            .iter()
-            .map(|t| t.epoch_loss.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(loss(&ahead), loss(&inline));
+    assert_eq!(epoch_losses(&ahead), epoch_losses(&inline));
     assert_eq!(ahead.temperatures, inline.temperatures);
 }
 
