@@ -60,7 +60,7 @@ pub struct ReproduceArgs {
 fn defaults(profile: &str) -> (u64, Vec<&'static str>, Vec<usize>) {
     match profile {
         "tiny" => (1, vec!["seq", "dom"], vec![50]),
-        "mini" => (2, vec!["seq", "dom"], vec![200]),
+        "mini" => (2, vec!["seq", "dom"], vec![200, 500]),
         "small" => (
             3,
             vec!["seq", "dom", "gcil-uniform", "gcil-longtail"],
@@ -206,6 +206,64 @@ fn discard_outdated_synth(data_dir: &Path, runs_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The `mmcl train` arguments that start `spec` from scratch (all but `--out`).
+fn fresh_args(
+    spec: &RunSpec,
+    preset: &str,
+    args: &ReproduceArgs,
+    cache: &Path,
+) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = [
+        "--preset",
+        preset,
+        "--scenario",
+        &spec.scenario,
+        "--method",
+        spec.method,
+        "--modality",
+        spec.modality,
+        "--seed",
+        &spec.seed.to_string(),
+        "--device",
+        &args.device,
+        "--cache",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    a.push(cache.into());
+    if spec.buffer > 0 {
+        a.extend(["--buffer".into(), spec.buffer.to_string().into()]);
+    }
+    if let Some(e) = args.epochs {
+        a.extend(["--epochs".into(), e.to_string().into()]);
+    }
+    for s in &args.sets {
+        a.extend(["--set".into(), s.into()]);
+    }
+    a
+}
+
+/// Whether the run folder's config is the one this reproduction would train now. A run
+/// trained under other settings (an older preset, other `--set`s) must not be reused.
+fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
+    let out = mmcl
+        .arg("--dry-run")
+        .output()
+        .context("running mmcl train --dry-run")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "mmcl train --dry-run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wanted: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout))
+        .context("parsing mmcl train --dry-run")?;
+    let path = dir.join("config.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(toml::from_str::<toml::Value>(&text).ok() == Some(wanted))
+}
+
 pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     let start = Instant::now();
     let (def_seeds, def_scenarios, def_buffers) = defaults(&args.profile);
@@ -312,6 +370,38 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     std::fs::create_dir_all(&runs_dir)
         .with_context(|| format!("creating {}", runs_dir.display()))?;
     let specs = grid(&scenarios, &buffers, seeds);
+    for spec in &specs {
+        let dir = runs_dir.join(spec.name());
+        if !dir.join("config.toml").exists() {
+            continue;
+        }
+        let mut dry = mmcl_cmd();
+        dry.arg("train")
+            .args(fresh_args(spec, &preset, args, &cache))
+            .arg("--out")
+            .arg(&dir);
+        if !config_is_current(&mut dry, &dir)? {
+            let aside = runs_dir
+                .with_file_name(format!(
+                    "{}-outdated",
+                    runs_dir.file_name().unwrap_or_default().to_string_lossy()
+                ))
+                .join(spec.name());
+            eprintln!(
+                "== {} was trained with other settings; moved to {} and trained again",
+                dir.display(),
+                aside.display()
+            );
+            if aside.exists() {
+                std::fs::remove_dir_all(&aside)
+                    .with_context(|| format!("removing {}", aside.display()))?;
+            }
+            std::fs::create_dir_all(aside.parent().unwrap())
+                .with_context(|| format!("creating {}", aside.display()))?;
+            std::fs::rename(&dir, &aside)
+                .with_context(|| format!("moving {} aside", dir.display()))?;
+        }
+    }
     let todo: Vec<&RunSpec> = specs
         .iter()
         .filter(|s| !is_finished(&runs_dir.join(s.name())))
@@ -338,36 +428,10 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
             if dir.join("config.toml").exists() {
                 c.arg("--resume").arg(&dir).arg("--quiet");
             } else {
-                c.args([
-                    "--preset",
-                    &preset,
-                    "--scenario",
-                    &spec.scenario,
-                    "--method",
-                    spec.method,
-                ])
-                .args([
-                    "--modality",
-                    spec.modality,
-                    "--seed",
-                    &spec.seed.to_string(),
-                    "--device",
-                    &args.device,
-                ])
-                .arg("--cache")
-                .arg(&cache)
-                .arg("--out")
-                .arg(&dir)
-                .arg("--quiet");
-                if spec.buffer > 0 {
-                    c.args(["--buffer", &spec.buffer.to_string()]);
-                }
-                if let Some(e) = args.epochs {
-                    c.args(["--epochs", &e.to_string()]);
-                }
-                for s in &args.sets {
-                    c.args(["--set", s]);
-                }
+                c.args(fresh_args(spec, &preset, args, &cache))
+                    .arg("--out")
+                    .arg(&dir)
+                    .arg("--quiet");
             }
             let child = c
                 .spawn()
@@ -441,6 +505,27 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_trained_with_other_settings_is_not_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = "seed = 0\n[train]\nepochs = 6\nbatch_size = 32\n";
+        std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
+        // Stand-in for `mmcl train ... --dry-run`: prints the file named by $1.
+        let dry_run = |printed: &str| {
+            let f = dir.path().join("printed.toml");
+            std::fs::write(&f, printed).unwrap();
+            let mut c = Command::new("sh");
+            c.args(["-c", "cat \"$1\"", "sh"]).arg(f);
+            c
+        };
+        // Same values, other formatting: current.
+        let reordered = "seed = 0\n\n[train]\nbatch_size = 32\nepochs = 6\n";
+        assert!(config_is_current(&mut dry_run(reordered), dir.path()).unwrap());
+        // An older preset (fewer epochs): not current.
+        let older = "seed = 0\n[train]\nepochs = 4\nbatch_size = 32\n";
+        assert!(!config_is_current(&mut dry_run(older), dir.path()).unwrap());
+    }
 
     #[test]
     fn data_of_an_older_synth_design_is_discarded_and_its_runs_moved_aside() {

@@ -38,7 +38,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
     let (width, frames, frame_size, crop, epochs, lr) = match name {
         "paper" => (64, 4, 224, None, 50, 0.01),
         "tiny" => (4, 2, 16, None, 1, 0.05),
-        "mini" => (4, 2, 32, Some(1.0), 4, 0.05),
+        "mini" => (4, 2, 32, Some(1.0), 6, 0.05),
         "small" => (16, 4, 64, None, 10, 0.03),
         s => bail!("unknown preset {s:?} (known: {})", PRESETS.join(", ")),
     };
