@@ -153,6 +153,19 @@ fn is_finished(run_dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Moves the folder `from` to `to` (replacing an older `to`), keeping what it holds out of
+/// the way of a reproduction without deleting it.
+fn move_aside(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::rename(from, to).with_context(|| format!("moving {} aside", from.display()))
+}
+
 /// The `design_version` of a generated synthetic dataset (0 if `dataset.json` predates it).
 fn synth_design_version(synth: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(synth.join("dataset.json")).ok()?;
@@ -196,12 +209,7 @@ fn discard_outdated_synth(data_dir: &Path, runs_dir: &Path) -> Result<()> {
             "== runs trained on the old data moved to {}",
             aside.display()
         );
-        if aside.exists() {
-            std::fs::remove_dir_all(&aside)
-                .with_context(|| format!("removing {}", aside.display()))?;
-        }
-        std::fs::rename(runs_dir, &aside)
-            .with_context(|| format!("moving {} aside", runs_dir.display()))?;
+        move_aside(runs_dir, &aside)?;
     }
     Ok(())
 }
@@ -392,14 +400,7 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
                 dir.display(),
                 aside.display()
             );
-            if aside.exists() {
-                std::fs::remove_dir_all(&aside)
-                    .with_context(|| format!("removing {}", aside.display()))?;
-            }
-            std::fs::create_dir_all(aside.parent().unwrap())
-                .with_context(|| format!("creating {}", aside.display()))?;
-            std::fs::rename(&dir, &aside)
-                .with_context(|| format!("moving {} aside", dir.display()))?;
+            move_aside(&dir, &aside)?;
         }
     }
     let todo: Vec<&RunSpec> = specs
