@@ -18,6 +18,7 @@
 //! and a 44.1 kHz stereo clip matches `librosa.load(sr=16000, mono=True)` (soxr_hq) above 35 dB
 //! SNR.
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rubato::audioadapter_buffers::direct::SequentialSlice;
@@ -36,6 +37,20 @@ use symphonia::core::meta::MetadataOptions;
 use crate::error::{MediaError, Result};
 use crate::mp4_edit;
 
+/// Lowest sample rate a file may declare (Hz). Lower rates are not audio a model can use, and
+/// a lying header (1 Hz, 2 Hz) would otherwise make resampling to 16 kHz produce thousands of
+/// output samples per input sample.
+pub const MIN_SAMPLE_RATE: u32 = 1_000;
+/// Highest sample rate a file may declare (Hz): four times 192 kHz, above any recording format.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+/// Most channels a file may declare (down-mixing touches every channel of every frame).
+pub const MAX_CHANNELS: usize = 32;
+/// Largest minimum FFT block (input or output frames, `rate / gcd(from, to)`) that
+/// [`resample`] accepts. Every common rate pair needs <= 1764 (176.4 kHz -> 16 kHz); a pair of
+/// coprime rates near the top of the range would need blocks of ~768k frames (and
+/// 2^32-1 Hz -> 16 kHz ~859M frames, 6.9 GB), so such pairs are an error instead.
+pub const MAX_RESAMPLE_BLOCK: usize = 1 << 16;
+
 /// Decoded audio, down-mixed to mono.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedAudio {
@@ -52,6 +67,43 @@ impl DecodedAudio {
     }
 }
 
+/// How much of a file [`decode_file_with`] and [`load_mono_with`] decode.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DecodeOptions {
+    /// Decode only the first `max_seconds` seconds (`None`: the whole file). Decoding stops
+    /// once that span is covered, so memory and time no longer grow with the file's length;
+    /// the samples are the same as the first ones of a whole-file decode (tested).
+    pub max_seconds: Option<f64>,
+}
+
+impl DecodeOptions {
+    /// Decode at most the first `seconds` seconds.
+    pub fn first_seconds(seconds: f64) -> Self {
+        DecodeOptions {
+            max_seconds: Some(seconds),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self.max_seconds {
+            Some(s) if !(s.is_finite() && s > 0.0) => Err(MediaError::InvalidArgument(format!(
+                "max_seconds must be positive and finite (got {s})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Samples at `rate` that cover the span (rounded up).
+    fn samples_at(&self, rate: u32) -> Option<usize> {
+        self.max_seconds
+            .map(|s| (s * rate as f64).ceil().min(usize::MAX as f64) as usize)
+    }
+}
+
+/// How many native-rate frames a decoder should produce once it knows the rate: `Ok(None)` for
+/// all of them; an error (a rate the caller cannot use) stops before decoding.
+pub(crate) type FrameBudget<'a> = &'a dyn Fn(u32) -> Result<Option<usize>>;
+
 fn io_err(path: &Path, source: std::io::Error) -> MediaError {
     MediaError::Io {
         path: path.to_path_buf(),
@@ -59,12 +111,44 @@ fn io_err(path: &Path, source: std::io::Error) -> MediaError {
     }
 }
 
+/// The one check of a stream's declared format, shared by every decoder (the direct WAV
+/// path, symphonia, FFmpeg): a rate outside [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`] or more
+/// than [`MAX_CHANNELS`] channels is a [`MediaError::Limit`] naming the file.
+pub(crate) fn check_stream(path: &Path, rate: u32, channels: usize) -> Result<()> {
+    let reason = if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        format!(
+            "sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz"
+        )
+    } else if channels > MAX_CHANNELS {
+        format!("{channels} channels, more than the supported {MAX_CHANNELS}")
+    } else {
+        return Ok(());
+    };
+    Err(MediaError::Limit {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
 /// Decodes the first audio track of `path` to mono f32 at its native sample rate.
 ///
 /// Errors (never panics): [`MediaError::EmptyFile`], [`MediaError::UnsupportedFormat`],
 /// [`MediaError::UnsupportedCodec`], [`MediaError::NoAudioTrack`], [`MediaError::Corrupt`]
-/// (a stream shorter than its header says, or malformed packets), [`MediaError::NoSamples`].
+/// (a stream shorter than its header says, or malformed packets), [`MediaError::NoSamples`],
+/// [`MediaError::Limit`] (a rate or channel count beyond the limits above).
 pub fn decode_file(path: &Path) -> Result<DecodedAudio> {
+    decode_file_with(path, &DecodeOptions::default())
+}
+
+/// [`decode_file`] of at most the first `opts.max_seconds` seconds: the result holds
+/// `min(whole file, ceil(max_seconds * rate))` samples. A file that is cut short *after* that
+/// span is not reported as truncated (the part asked for is intact).
+pub fn decode_file_with(path: &Path, opts: &DecodeOptions) -> Result<DecodedAudio> {
+    opts.validate()?;
+    decode_budgeted(path, &|rate| Ok(opts.samples_at(rate)))
+}
+
+fn decode_budgeted(path: &Path, budget: FrameBudget) -> Result<DecodedAudio> {
     let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
     if meta.is_dir() {
         return Err(io_err(path, std::io::Error::other("is a directory")));
@@ -74,77 +158,82 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio> {
             path: path.to_path_buf(),
         });
     }
-    if meta.len() <= PCM16_WAV_FAST_MAX
-        && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+    if path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
     {
-        let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-        if let Some(audio) = decode_pcm16_wav(&bytes) {
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        if let Some(audio) = decode_pcm16_wav(file, meta.len(), path, budget)? {
             return Ok(audio);
         }
     }
-    match decode_with_symphonia(path) {
+    match decode_with_symphonia(path, budget) {
         Ok(audio) => Ok(audio),
         #[cfg(feature = "ffmpeg")]
         Err(MediaError::UnsupportedFormat { .. } | MediaError::UnsupportedCodec { .. }) => {
-            crate::ffmpeg::decode_audio(path)
+            crate::ffmpeg::decode_audio_budgeted(path, budget)
         }
         Err(e) => Err(e),
     }
 }
 
-/// WAV files up to this size go through [`decode_pcm16_wav`] first (read whole).
-const PCM16_WAV_FAST_MAX: u64 = 256 << 20;
+/// The direct WAV path reads the chunk headers from this many leading bytes (a `data` chunk
+/// that starts later goes to symphonia).
+const WAV_HEAD: u64 = 64 << 10;
+/// ... and the samples in blocks of this many bytes, so its memory is the output plus one block.
+const WAV_BLOCK: usize = 1 << 20;
 
-/// The common case of the reference layout, 16-bit PCM WAV (format tag 1), decoded directly:
-/// the same samples as symphonia (`i16 as f32 / 32768`, then [`downmix_into`]) at a fraction
-/// of its cost. `None` for anything else or anything irregular (other formats, extensible
-/// headers, a data chunk that is truncated, empty or not a whole number of frames), which
-/// then goes through symphonia and its error reporting.
-fn decode_pcm16_wav(bytes: &[u8]) -> Option<DecodedAudio> {
-    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+/// Where the samples of a 16-bit PCM WAV file lie.
+#[derive(Debug, PartialEq)]
+struct Pcm16Layout {
+    channels: usize,
+    sample_rate: u32,
+    data_start: usize,
+    data_len: u64,
+}
+
+/// The layout of a plain 16-bit PCM WAV (format tag 1) from its first bytes `head`, or `None`
+/// for anything else or anything irregular (other formats, extensible headers, a data chunk
+/// that is truncated (`file_len`), empty or not a whole number of frames).
+fn pcm16_layout(head: &[u8], file_len: u64) -> Option<Pcm16Layout> {
+    if head.len() < 12 || &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
         return None;
     }
-    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
-    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let u16_at = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(head[o..o + 4].try_into().unwrap());
     let mut pos = 12;
     let mut format: Option<(usize, u32)> = None; // (channels, sample rate)
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
+    while pos + 8 <= head.len() {
+        let id = &head[pos..pos + 4];
         let len = u32_at(pos + 4) as usize;
         let body = pos + 8;
         if id == b"fmt " {
-            if len < 16 || body + 16 > bytes.len() {
+            if len < 16 || body + 16 > head.len() {
                 return None;
             }
             let (tag, channels, rate) = (u16_at(body), u16_at(body + 2), u32_at(body + 4));
             let (block_align, bits) = (u16_at(body + 12), u16_at(body + 14));
-            if tag != 1 || bits != 16 || channels == 0 || rate == 0 || block_align != 2 * channels {
+            if tag != 1
+                || bits != 16
+                || channels == 0
+                || rate == 0
+                || block_align as u32 != 2 * channels as u32
+            {
                 return None;
             }
             format = Some((channels as usize, rate));
         } else if id == b"data" {
             let (channels, sample_rate) = format?;
-            let end = body.checked_add(len)?;
-            if len == 0 || end > bytes.len() || len % (2 * channels) != 0 {
+            let len = len as u64;
+            if len == 0 || body as u64 + len > file_len || len % (2 * channels as u64) != 0 {
                 return None;
             }
-            let interleaved: Vec<f32> = bytes[body..end]
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0)
-                .collect();
-            let samples = if channels == 1 {
-                interleaved
-            } else {
-                let mut mono = Vec::with_capacity(interleaved.len() / channels);
-                downmix_into(&interleaved, channels, &mut mono);
-                mono
-            };
-            return Some(DecodedAudio {
-                samples,
+            return Some(Pcm16Layout {
+                channels,
                 sample_rate,
+                data_start: body,
+                data_len: len,
             });
         }
         // Chunks are padded to an even length.
@@ -153,10 +242,113 @@ fn decode_pcm16_wav(bytes: &[u8]) -> Option<DecodedAudio> {
     None
 }
 
+/// The common case of the reference layout, 16-bit PCM WAV, decoded directly from `reader`
+/// (a file of `file_len` bytes): the same samples as symphonia (`i16 as f32 / 32768`, then
+/// [`downmix_into`]) at a fraction of its cost, reading only the frames `budget` asks for.
+/// `Ok(None)` for anything [`pcm16_layout`] declines, which then goes through symphonia and its
+/// error reporting; a declared rate or channel count beyond the limits is an error here.
+fn decode_pcm16_wav(
+    mut reader: impl Read,
+    file_len: u64,
+    path: &Path,
+    budget: FrameBudget,
+) -> Result<Option<DecodedAudio>> {
+    let mut head = Vec::with_capacity(file_len.min(WAV_HEAD) as usize);
+    (&mut reader)
+        .take(WAV_HEAD)
+        .read_to_end(&mut head)
+        .map_err(|e| io_err(path, e))?;
+    let Some(layout) = pcm16_layout(&head, file_len) else {
+        return Ok(None);
+    };
+    let channels = layout.channels;
+    check_stream(path, layout.sample_rate, channels)?;
+    let frame_bytes = 2 * channels;
+    let total_frames = layout.data_len / frame_bytes as u64;
+    let keep = match budget(layout.sample_rate)? {
+        Some(max) => total_frames.min(max as u64),
+        None => total_frames,
+    } as usize;
+    let mut left = keep * frame_bytes; // bytes still to convert
+    let in_head = head.len().saturating_sub(layout.data_start).min(left);
+    let mut pending: Vec<u8> = Vec::with_capacity(in_head.max(left.min(WAV_BLOCK)) + frame_bytes);
+    pending.extend_from_slice(&head[layout.data_start..layout.data_start + in_head]);
+    drop(head);
+    left -= in_head;
+    let mut samples = Vec::with_capacity(keep);
+    let mut interleaved = Vec::new();
+    loop {
+        let whole = pending.len() / frame_bytes * frame_bytes;
+        let pcm = pending[..whole]
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0);
+        if channels == 1 {
+            samples.extend(pcm);
+        } else {
+            interleaved.clear();
+            interleaved.extend(pcm);
+            downmix_into(&interleaved, channels, &mut samples);
+        }
+        pending.drain(..whole);
+        if left == 0 {
+            break;
+        }
+        let n = left.min(WAV_BLOCK);
+        let got = (&mut reader)
+            .take(n as u64)
+            .read_to_end(&mut pending)
+            .map_err(|e| io_err(path, e))?;
+        if got < n {
+            // The file shrank after its size was read.
+            return Err(MediaError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "unexpected end of file in the data chunk".into(),
+            });
+        }
+        left -= n;
+    }
+    Ok(Some(DecodedAudio {
+        samples,
+        sample_rate: layout.sample_rate,
+    }))
+}
+
 /// [`decode_file`], then resampling to `target_sr` when the native rate differs.
 pub fn load_mono(path: &Path, target_sr: u32) -> Result<Vec<f32>> {
-    let audio = decode_file(path)?;
-    resample(&audio.samples, audio.sample_rate, target_sr)
+    load_mono_with(path, target_sr, &DecodeOptions::default())
+}
+
+/// [`load_mono`] of at most the first `opts.max_seconds` seconds: decodes only that span (plus
+/// the resampler's look-ahead) and returns `min(whole file, ceil(max_seconds * target_sr))`
+/// samples, equal to the first samples of [`load_mono`] (tested). A rate pair [`resample`]
+/// refuses is a [`MediaError::Limit`] naming the file, raised before decoding.
+pub fn load_mono_with(path: &Path, target_sr: u32, opts: &DecodeOptions) -> Result<Vec<f32>> {
+    opts.validate()?;
+    if target_sr == 0 {
+        return Err(MediaError::InvalidArgument(
+            "target sample rate must be positive".into(),
+        ));
+    }
+    let keep = opts.samples_at(target_sr);
+    let audio = decode_budgeted(path, &|rate| {
+        if rate == target_sr {
+            return Ok(keep);
+        }
+        let plan = ResamplePlan::new(rate, target_sr).map_err(|e| MediaError::Limit {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(keep.map(|k| plan.input_needed(k)))
+    })?;
+    let mut out = if audio.sample_rate == target_sr {
+        audio.samples
+    } else {
+        resample(&audio.samples, audio.sample_rate, target_sr)?
+    };
+    if let Some(k) = keep {
+        out.truncate(k);
+    }
+    Ok(out)
 }
 
 fn sym_err(path: &Path, e: SymError, stage: &str) -> MediaError {
@@ -189,7 +381,7 @@ fn sym_err(path: &Path, e: SymError, stage: &str) -> MediaError {
     }
 }
 
-fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
+fn decode_with_symphonia(path: &Path, budget: FrameBudget) -> Result<DecodedAudio> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
@@ -232,13 +424,44 @@ fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
         .clone();
     let lossless = params.codec == CODEC_ID_FLAC
         || (CODEC_ID_PCM_S32LE..=CODEC_ID_PCM_MULAW).contains(&params.codec);
+    let is_mp4 = ext
+        .as_deref()
+        .is_some_and(|e| matches!(e, "mp4" | "m4a" | "mov" | "m4v" | "3gp"))
+        || format.format_info().short_name == "isomp4";
+    // The edit list is needed up front: its skipped priming samples count on top of the budget.
+    let edit = if is_mp4 {
+        mp4_edit::read_audio_edit(path).map_err(|e| io_err(path, e))?
+    } else {
+        None
+    };
+    // Refuse a declared format beyond the limits before the decoder allocates for it.
+    let declared_channels = params.channels.as_ref().map_or(1, |c| c.count());
+    if let Some(rate) = params.sample_rate {
+        check_stream(path, rate, declared_channels)?;
+    } else if declared_channels > MAX_CHANNELS {
+        check_stream(path, MIN_SAMPLE_RATE, declared_channels)?;
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| sym_err(path, e, "codec setup"))?;
 
     let mut interleaved: Vec<f32> = Vec::new();
-    let mut mono: Vec<f32> = Vec::with_capacity(expected_frames.unwrap_or(0).min(1 << 26) as usize);
     let mut sample_rate = params.sample_rate.unwrap_or(0);
+    // Frames to decode (edit-list priming included); known once the rate is.
+    let mut limit: Option<Option<usize>> = None;
+    let with_skip = |keep: Option<usize>, rate: u32| {
+        keep.map(|k| k.saturating_add(edit.map_or(0, |e| e.scaled(e.skip, rate))))
+    };
+    if sample_rate != 0 {
+        limit = Some(with_skip(budget(sample_rate)?, sample_rate));
+    }
+    // A lying header must not reserve memory: at most 1M samples up front, then growth.
+    let reserve = expected_frames
+        .unwrap_or(0)
+        .min(limit.flatten().unwrap_or(usize::MAX) as u64)
+        .min(1 << 20);
+    let mut mono: Vec<f32> = Vec::with_capacity(reserve as usize);
+    let mut stopped_early = false;
     loop {
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
@@ -257,10 +480,23 @@ fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
             continue;
         }
         let channels = buf.spec().channels().count().max(1);
-        sample_rate = buf.spec().rate();
+        let rate = buf.spec().rate();
+        if rate != sample_rate || channels > MAX_CHANNELS {
+            check_stream(path, rate, channels)?;
+        }
+        sample_rate = rate;
+        if limit.is_none() {
+            limit = Some(with_skip(budget(rate)?, rate));
+        }
         interleaved.resize(frames * channels, 0.0);
         buf.copy_to_slice_interleaved(&mut interleaved[..]);
         downmix_into(&interleaved, channels, &mut mono);
+        if let Some(Some(max)) = limit {
+            if mono.len() >= max {
+                stopped_early = true;
+                break;
+            }
+        }
     }
     if sample_rate == 0 {
         return Err(MediaError::Corrupt {
@@ -268,13 +504,11 @@ fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
             reason: "unknown sample rate".into(),
         });
     }
-    if ext
-        .as_deref()
-        .is_some_and(|e| matches!(e, "mp4" | "m4a" | "mov" | "m4v" | "3gp"))
-        || format.format_info().short_name == "isomp4"
-    {
-        trim_mp4_edit(path, &mut mono, sample_rate)?;
-    } else if let Some(expected) = expected_frames {
+    if is_mp4 {
+        if let Some(edit) = edit {
+            trim_mp4_edit(path, &mut mono, sample_rate, edit, stopped_early)?;
+        }
+    } else if let (Some(expected), false) = (expected_frames, stopped_early) {
         // PCM and FLAC state their exact length: anything shorter is a truncated file.
         // Lossy codecs may legitimately differ by a packet.
         let slack = if lossless { 0 } else { 4096 };
@@ -288,6 +522,9 @@ fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
             });
         }
     }
+    if let Some(keep) = budget(sample_rate)? {
+        mono.truncate(keep);
+    }
     if mono.is_empty() {
         return Err(MediaError::NoSamples {
             path: path.to_path_buf(),
@@ -299,23 +536,18 @@ fn decode_with_symphonia(path: &Path) -> Result<DecodedAudio> {
     })
 }
 
-fn trim_mp4_edit(path: &Path, mono: &mut Vec<f32>, sample_rate: u32) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    let Some(edit) = mp4_edit::audio_edit(&bytes) else {
-        return Ok(());
-    };
-    let scale = |v: u64| -> usize {
-        if edit.media_timescale == sample_rate || edit.media_timescale == 0 {
-            v as usize
-        } else {
-            (v as u128 * sample_rate as u128 / edit.media_timescale as u128) as usize
-        }
-    };
-    let skip = scale(edit.skip).min(mono.len());
+fn trim_mp4_edit(
+    path: &Path,
+    mono: &mut Vec<f32>,
+    sample_rate: u32,
+    edit: mp4_edit::AudioEdit,
+    stopped_early: bool,
+) -> Result<()> {
+    let skip = edit.scaled(edit.skip, sample_rate).min(mono.len());
     mono.drain(..skip);
     if let Some(keep) = edit.keep {
-        let keep = scale(keep);
-        if mono.len() + 2048 < keep {
+        let keep = edit.scaled(keep, sample_rate);
+        if mono.len() + 2048 < keep && !stopped_early {
             return Err(MediaError::Corrupt {
                 path: path.to_path_buf(),
                 reason: format!(
@@ -343,9 +575,59 @@ pub fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     );
 }
 
+/// The FFT resampler's geometry for one rate pair (see the module doc).
+#[derive(Debug, Clone, Copy)]
+struct ResamplePlan {
+    /// Input frames per chunk (one FFT block).
+    chunk: usize,
+    /// Output frames per chunk.
+    out_chunk: usize,
+}
+
+impl ResamplePlan {
+    /// Refuses pairs whose minimum block exceeds [`MAX_RESAMPLE_BLOCK`] (the resampler's tables
+    /// and buffers grow linearly with it).
+    fn new(from: u32, to: u32) -> Result<Self> {
+        if from == 0 || to == 0 {
+            return Err(MediaError::InvalidArgument(format!(
+                "sample rates must be positive (from {from} Hz to {to} Hz)"
+            )));
+        }
+        let g = gcd(from, to);
+        let (in_block, out_block) = ((from / g) as usize, (to / g) as usize);
+        if in_block.max(out_block) > MAX_RESAMPLE_BLOCK {
+            return Err(MediaError::Resample {
+                from,
+                to,
+                reason: format!(
+                    "the rate pair needs FFT blocks of {in_block} input / {out_block} output \
+                     frames, above the limit of {MAX_RESAMPLE_BLOCK}"
+                ),
+            });
+        }
+        // rubato's FFT resampler is phase-exact only when its input block is even (an odd
+        // block shifts the output by half an input sample, e.g. 44.1k -> 16k: block 441). Use
+        // one sub-chunk of an even multiple of the minimum block, about 512+ frames.
+        let mult = 2 * 512usize.div_ceil(2 * in_block).max(1);
+        Ok(ResamplePlan {
+            chunk: in_block * mult,
+            out_chunk: out_block * mult,
+        })
+    }
+
+    /// Input frames whose resampling gives the first `out` output samples exactly as the
+    /// whole signal's would. Output chunk `k` (before the delay of `out_chunk / 2` is trimmed)
+    /// depends only on input chunks `k - 1` and `k`; one more chunk is a margin.
+    fn input_needed(&self, out: usize) -> usize {
+        let last = out.saturating_sub(1).saturating_add(self.out_chunk / 2) / self.out_chunk;
+        last.saturating_add(2).saturating_mul(self.chunk)
+    }
+}
+
 /// Resamples mono `samples` from `from` Hz to `to` Hz (see the module doc for the quality
 /// settings). Output length is `ceil(len * to / from)`, aligned with the input (no delay).
-/// Returns a copy when the rates are equal.
+/// Returns a copy when the rates are equal. A pair whose FFT block would exceed
+/// [`MAX_RESAMPLE_BLOCK`] frames is a [`MediaError::Resample`] error.
 pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     if from == 0 || to == 0 {
         return Err(MediaError::InvalidArgument(format!(
@@ -360,15 +642,11 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
         to,
         reason: e.to_string(),
     };
-    // rubato's FFT resampler is phase-exact only when its input block is even (an odd block
-    // shifts the output by half an input sample, e.g. 44.1k -> 16k: block 441). Use one
-    // sub-chunk of an even multiple of the minimum block, about 512+ frames.
-    let in_block = (from / gcd(from, to)) as usize;
-    let chunk = 2 * in_block * 512usize.div_ceil(2 * in_block).max(1);
+    let plan = ResamplePlan::new(from, to)?;
     let mut resampler = Fft::<f32>::new_custom(
         from as usize,
         to as usize,
-        chunk,
+        plan.chunk,
         1,
         1,
         WindowFunction::BlackmanHarris2,
@@ -432,6 +710,10 @@ mod tests {
         b
     }
 
+    fn fast(bytes: &[u8]) -> Option<DecodedAudio> {
+        decode_pcm16_wav(bytes, bytes.len() as u64, Path::new("t.wav"), &|_| Ok(None)).unwrap()
+    }
+
     #[test]
     fn pcm16_fast_path_equals_symphonia() {
         let dir = tempfile::tempdir().unwrap();
@@ -447,14 +729,18 @@ mod tests {
         for (name, bytes) in cases {
             let p = dir.path().join(name);
             std::fs::write(&p, &bytes).unwrap();
-            let fast = decode_pcm16_wav(&bytes).expect(name);
-            assert_eq!(fast, decode_with_symphonia(&p).unwrap(), "{name}");
+            let fast = fast(&bytes).expect(name);
+            assert_eq!(
+                fast,
+                decode_with_symphonia(&p, &|_| Ok(None)).unwrap(),
+                "{name}"
+            );
             assert_eq!(decode_file(&p).unwrap(), fast, "{name}");
         }
         let stereo = fixture("fmt_pcm16_44k_stereo.wav");
         let bytes = std::fs::read(&stereo).unwrap();
-        let fast = decode_pcm16_wav(&bytes).unwrap();
-        assert_eq!(fast, decode_with_symphonia(&stereo).unwrap());
+        let fast = fast(&bytes).unwrap();
+        assert_eq!(fast, decode_with_symphonia(&stereo, &|_| Ok(None)).unwrap());
         assert_eq!(fast.sample_rate, 44_100);
     }
 
@@ -462,20 +748,135 @@ mod tests {
     fn fast_path_declines_what_it_does_not_handle() {
         let samples = vec![1000i16; 100];
         let good = wav(1, &samples, b"");
-        assert!(decode_pcm16_wav(&good).is_some());
+        assert!(fast(&good).is_some());
         // Truncated data, empty data, odd frames, other formats: left to symphonia.
-        assert!(decode_pcm16_wav(&good[..good.len() - 10]).is_none());
-        assert!(decode_pcm16_wav(&wav(1, &[], b"")).is_none());
-        assert!(decode_pcm16_wav(&wav(2, &samples[..99], b"")).is_none());
-        assert!(decode_pcm16_wav(&good[..30]).is_none());
-        assert!(decode_pcm16_wav(b"RIFF").is_none());
+        assert!(fast(&good[..good.len() - 10]).is_none());
+        assert!(fast(&wav(1, &[], b"")).is_none());
+        assert!(fast(&wav(2, &samples[..99], b"")).is_none());
+        assert!(fast(&good[..30]).is_none());
+        assert!(fast(b"RIFF").is_none());
         for f in [
             "fmt_pcm24_22k_mono.wav",
             "fmt_pcm32_16k_mono.wav",
             "fmt_f32_8k_stereo.wav",
         ] {
             let bytes = std::fs::read(fixture(f)).unwrap();
-            assert!(decode_pcm16_wav(&bytes).is_none(), "{f}");
+            assert!(fast(&bytes).is_none(), "{f}");
         }
+    }
+
+    #[test]
+    fn a_decoded_span_is_the_prefix_of_the_whole_decode() {
+        // Every decoder path (direct WAV, symphonia PCM/FLAC/lossy, MP4 with edit list), with
+        // and without resampling: the first seconds are bit-identical to a whole-file decode.
+        for f in [
+            "fmt_pcm16_44k_stereo.wav",
+            "fmt_pcm24_22k_mono.wav",
+            "fmt_f32_8k_stereo.wav",
+            "fmt_flac_44k_stereo.flac",
+            "fmt_mp3_44k_stereo.mp3",
+            "fmt_vorbis_44k_stereo.ogg",
+            "fmt_aac_44k_stereo.m4a",
+            "resample_src_44k_stereo.wav",
+        ] {
+            let p = fixture(f);
+            let whole = decode_file(&p).unwrap();
+            for secs in [0.05, 0.3, 1e6] {
+                let part = decode_file_with(&p, &DecodeOptions::first_seconds(secs)).unwrap();
+                let n =
+                    ((secs * whole.sample_rate as f64).ceil() as usize).min(whole.samples.len());
+                assert_eq!(part.sample_rate, whole.sample_rate, "{f}");
+                assert_eq!(part.samples, whole.samples[..n], "{f} {secs} s");
+            }
+            for target in [16_000, 8_000, 44_100] {
+                let whole = load_mono(&p, target).unwrap();
+                for secs in [0.05, 0.3, 1e6] {
+                    let part =
+                        load_mono_with(&p, target, &DecodeOptions::first_seconds(secs)).unwrap();
+                    let n = ((secs * target as f64).ceil() as usize).min(whole.len());
+                    assert_eq!(part, whole[..n], "{f} -> {target} Hz, {secs} s");
+                }
+            }
+        }
+        let bad = DecodeOptions {
+            max_seconds: Some(f64::NAN),
+        };
+        assert!(matches!(
+            decode_file_with(&fixture("fmt_pcm16_44k_stereo.wav"), &bad),
+            Err(MediaError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn declared_rates_and_channels_beyond_the_limits_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = wav(2, &[100i16; 200], b"");
+        let with = |rate: u32, channels: u16| {
+            let mut b = good.clone();
+            b[22..24].copy_from_slice(&channels.to_le_bytes());
+            b[24..28].copy_from_slice(&rate.to_le_bytes());
+            b[32..34].copy_from_slice(&(2 * channels).to_le_bytes());
+            b
+        };
+        for (rate, channels, want) in [
+            (999, 2, "sample rate 999 Hz"),
+            (768_001, 2, "sample rate 768001 Hz"),
+            (u32::MAX, 2, "sample rate 4294967295 Hz"),
+            (8_000, 40, "40 channels"),
+        ] {
+            let p = dir.path().join(format!("r{rate}_c{channels}.wav"));
+            std::fs::write(&p, with(rate, channels)).unwrap();
+            let symphonia = decode_with_symphonia(&p, &|_| Ok(None)).unwrap_err();
+            // symphonia's WAV demuxer refuses > 32 channels itself (as corrupt).
+            assert!(
+                symphonia.to_string().contains(p.to_str().unwrap()),
+                "{symphonia}"
+            );
+            if channels <= 32 {
+                assert!(
+                    matches!(symphonia, MediaError::Limit { .. }),
+                    "{symphonia:?}"
+                );
+            }
+            for e in [
+                decode_file(&p).unwrap_err(),
+                load_mono(&p, 16_000).unwrap_err(),
+            ] {
+                assert!(matches!(e, MediaError::Limit { .. }), "{e:?}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(want) && msg.contains(p.to_str().unwrap()),
+                    "{msg}"
+                );
+            }
+        }
+        // Both ends of the range decode.
+        for rate in [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE] {
+            let p = dir.path().join(format!("ok{rate}.wav"));
+            std::fs::write(&p, with(rate, 2)).unwrap();
+            assert_eq!(decode_file(&p).unwrap().sample_rate, rate);
+        }
+    }
+
+    #[test]
+    fn resampler_blocks_are_capped() {
+        // 767_999 and 16_000 are coprime: a 767_999-frame block.
+        let e = resample(&[0.0; 100], 767_999, 16_000).unwrap_err();
+        assert!(e.to_string().contains("above the limit"), "{e}");
+        // The common pairs are far below the cap.
+        for from in [
+            8_000, 11_025, 22_050, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000,
+        ] {
+            let plan = ResamplePlan::new(from, 16_000).unwrap();
+            assert!(plan.chunk <= 4 * 1764, "{from}: {plan:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = wav(1, &[5i16; 64], b"");
+        b[24..28].copy_from_slice(&767_999u32.to_le_bytes());
+        let p = dir.path().join("coprime.wav");
+        std::fs::write(&p, &b).unwrap();
+        let e = load_mono(&p, 16_000).unwrap_err();
+        assert!(matches!(e, MediaError::Limit { .. }), "{e:?}");
+        assert!(e.to_string().contains("coprime.wav"), "{e}");
     }
 }

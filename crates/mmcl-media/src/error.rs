@@ -46,6 +46,13 @@ pub enum MediaError {
     /// FFmpeg failed on the file.
     #[error("{path}: ffmpeg: {reason}")]
     Ffmpeg { path: PathBuf, reason: String },
+    /// The file declares or holds more than the decoders' resource limits allow (a sample rate
+    /// outside [`crate::audio::MIN_SAMPLE_RATE`]..=[`crate::audio::MAX_SAMPLE_RATE`], more than
+    /// [`crate::audio::MAX_CHANNELS`] channels, an image beyond [`crate::frames::MAX_FRAME_SIDE`]
+    /// or [`crate::frames::MAX_FRAME_BYTES`], ...): refused before anything that large is
+    /// allocated, so one hostile header cannot exhaust memory.
+    #[error("{path}: over a decoding limit: {reason}")]
+    Limit { path: PathBuf, reason: String },
     /// Resampling failed (in-memory data; no file involved).
     #[error("resampling {from} Hz -> {to} Hz failed: {reason}")]
     Resample { from: u32, to: u32, reason: String },

@@ -16,6 +16,64 @@ pub(crate) struct AudioEdit {
     pub media_timescale: u32,
 }
 
+impl AudioEdit {
+    /// `v` media-timescale units in samples at `sample_rate`.
+    pub fn scaled(&self, v: u64, sample_rate: u32) -> usize {
+        if self.media_timescale == sample_rate || self.media_timescale == 0 {
+            v as usize
+        } else {
+            (v as u128 * sample_rate as u128 / self.media_timescale as u128) as usize
+        }
+    }
+}
+
+/// A `moov` box larger than this is not read (real ones are kilobytes to a few megabytes).
+const MAX_MOOV: u64 = 64 << 20;
+
+/// [`audio_edit`] of the file at `path`, reading only its `moov` box: top-level boxes are
+/// skipped by seeking, so memory does not grow with the media data. `Ok(None)` when there is
+/// no usable `moov` (or it is over [`MAX_MOOV`]).
+pub(crate) fn read_audio_edit(path: &std::path::Path) -> std::io::Result<Option<AudioEdit>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let file_len = f.metadata()?.len();
+    let mut pos = 0u64;
+    while pos + 8 <= file_len {
+        f.seek(SeekFrom::Start(pos))?;
+        let mut h = [0u8; 16];
+        f.read_exact(&mut h[..8])?;
+        let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as u64;
+        let (header, size) = match size32 {
+            1 => {
+                if pos + 16 > file_len {
+                    return Ok(None);
+                }
+                f.read_exact(&mut h[8..16])?;
+                (
+                    16u64,
+                    u64::from_be_bytes(h[8..16].try_into().expect("8 bytes")),
+                )
+            }
+            0 => (8u64, file_len - pos),
+            s => (8u64, s),
+        };
+        if size < header || pos.saturating_add(size) > file_len {
+            return Ok(None);
+        }
+        if &h[4..8] == b"moov" {
+            if size > MAX_MOOV {
+                return Ok(None);
+            }
+            let mut buf = vec![0u8; size as usize];
+            f.seek(SeekFrom::Start(pos))?;
+            f.read_exact(&mut buf)?;
+            return Ok(audio_edit(&buf));
+        }
+        pos += size;
+    }
+    Ok(None)
+}
+
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
