@@ -47,6 +47,10 @@ use mmcl_model::Modality;
 pub enum MethodError {
     #[error("loss is not finite ({0}): training diverged; lower the learning rate")]
     NonFinite(f32),
+    /// Outputs a method computes besides the loss (e.g. SAMM's logits for the temperature
+    /// fit) are not finite: the network has diverged.
+    #[error("{0} are not finite: training diverged; lower the learning rate")]
+    NonFiniteOutput(String),
     #[error("method config: {0}")]
     Config(String),
     #[error("{path}: {source}")]
@@ -92,14 +96,10 @@ pub fn build(cfg: &MethodConfig, modality: Modality) -> Result<Box<dyn Method>> 
     })
 }
 
-/// Write a file atomically (temporary file in the same folder, then rename).
+/// Write a file atomically and durably (mmcl-io's shared writer).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e| MethodError::Io {
+    mmcl_io::write_atomic(path, bytes).map_err(|e| MethodError::Io {
         path: path.to_owned(),
         source: e,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

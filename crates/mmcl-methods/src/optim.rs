@@ -43,6 +43,10 @@ impl Optimizer {
         self.inner.save_state(path)?;
         Ok(())
     }
+    /// The momentum buffers, named as in the checkpoint (for the finite-state guard).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.inner.state_tensors()
+    }
     pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
         self.inner.load_state(path)?;
         Ok(())

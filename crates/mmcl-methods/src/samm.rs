@@ -238,11 +238,24 @@ impl Method for Samm {
             f.push(out.av_logits.detach());
             y.extend(chunk.iter().map(|it| it.label));
         }
-        let logits = HeadLogits::new(
+        let (a, v, f) = (
             Tensor::cat(&a, 0)?,
             Tensor::cat(&v, 0)?,
             Tensor::cat(&f, 0)?,
-        )?;
+        );
+        for (head, t) in [("audio", &a), ("visual", &v), ("fused", &f)] {
+            // x - x is 0 for finite x and NaN for NaN or ±inf; a sum of values could overflow.
+            let s = (t - t)?
+                .sum_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_scalar::<f32>()?;
+            if s != 0.0 {
+                return Err(MethodError::NonFiniteOutput(format!(
+                    "the {head} head's logits on the replay memory (for the temperature fit)"
+                )));
+            }
+        }
+        let logits = HeadLogits::new(a, v, f)?;
         let n = y.len();
         let labels = Tensor::from_vec(y, n, &device)?;
         self.temperatures = fit_head_temperatures(&logits, &labels, self.cfg.calibration.solver())?;

@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod checkpoint;
 pub mod device;
 pub mod experiment;
 pub mod gcil;
@@ -24,7 +25,7 @@ pub mod scenario;
 
 pub use experiment::{DataSection, ExperimentConfig, ModelSection, TrainSection};
 pub use results::RunResults;
-pub use run::{eval_checkpoint, resume, train, RunDir, RunOptions};
+pub use run::{eval_checkpoint, resume, resume_with, train, ResumeOverrides, RunDir, RunOptions};
 
 /// Errors of the scheduler.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,21 @@ pub enum SchedulerError {
         step: usize,
         value: f32,
     },
+    /// The finite-state guard found non-finite values (or a method's step found non-finite
+    /// outputs): nothing of this state was saved.
+    #[error("{what} at task {task} (epoch {epoch}, step {step}): training diverged, and this state was not saved (lower optim.lr: `mmcl train --resume RUN --lr LR`); the last finite checkpoint is kept")]
+    NonFiniteState {
+        task: usize,
+        epoch: usize,
+        step: usize,
+        what: String,
+    },
+    /// A checkpoint that is incomplete, corrupt (checksum mismatch) or cannot be found.
+    #[error("{}: {reason}", path.display())]
+    Checkpoint { path: PathBuf, reason: String },
+    /// Another process writes into the run folder.
+    #[error(transparent)]
+    Lock(#[from] mmcl_io::LockError),
     #[error("stopped on request at task {task}, epoch {epoch}, step {step}")]
     Interrupted {
         task: usize,
@@ -68,16 +84,10 @@ pub enum SchedulerError {
     Tensor(#[from] candle_core::Error),
 }
 
-/// Write a file atomically: a temporary file in the same folder, then rename.
+/// Write a file atomically and durably (mmcl-io's shared writer).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SchedulerError> {
-    let io = |e| SchedulerError::Io {
+    mmcl_io::write_atomic(path, bytes).map_err(|e| SchedulerError::Io {
         path: path.to_owned(),
         source: e,
-    };
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }

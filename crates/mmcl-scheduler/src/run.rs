@@ -7,8 +7,21 @@
 //! - `checkpoint/task-<t>/`: the state after the last finished task `t` (0-based):
 //!   `model.safetensors` (reference state_dict names), `optim.json`, the method's state
 //!   (`memory.safetensors`, `temperatures.json`), `results.json`; `checkpoint/LATEST` names
-//!   it. A checkpoint folder is written under a temporary name and renamed, then `LATEST`
-//!   is replaced atomically, so an interruption at any point leaves a usable checkpoint.
+//!   it. A checkpoint folder is written under a temporary name, checksummed (`SHA256SUMS`)
+//!   and renamed, then `LATEST` is replaced atomically, every step fsynced, so an
+//!   interruption or a power loss at any point leaves a usable checkpoint; see
+//!   [`crate::checkpoint`] for how a resume picks and verifies one;
+//! - `.lock`: the advisory lock of the process writing the run (`train`, `resume`);
+//! - `elapsed_s`: the run's wall time so far, rewritten after every epoch, so a resume
+//!   counts the time a killed session spent after its last checkpoint (up to its last
+//!   finished epoch) in `elapsed_s` of `results.json`;
+//! - `config-history.json`: the overrides each `resume` applied (see [`ResumeOverrides`]).
+//!
+//! Divergence: a non-finite loss, non-finite outputs of a method (SAMM's temperature fit),
+//! and a non-finite state found by the guard that runs before every checkpoint (parameters,
+//! BatchNorm statistics, optimiser state, temperatures) all stop the run with an error
+//! naming the task and step; nothing non-finite is saved, so the last checkpoint is the last
+//! finite one. Every error that stops a run is also written to `log.txt`.
 //!
 //! Determinism: every random draw derives from the run seed — model init from the seed;
 //! the epoch shuffle and the augmentation from (seed, task, epoch); the method's draws from
@@ -26,6 +39,7 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use mmcl_data::cache::Cache;
 use mmcl_data::loader::{self, Loader, LoaderConfig, Mode};
+use mmcl_io::DirLock;
 use mmcl_methods::{
     build as build_method, Method, MethodError, MethodKind, Net, Optimizer, StepEnv, TrainBatch,
 };
@@ -33,6 +47,7 @@ use mmcl_model::{AvNet, AvNetConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::checkpoint::{self, Found};
 use crate::experiment::ExperimentConfig;
 use crate::prefetch::for_each_prefetched;
 use crate::results::{
@@ -46,7 +61,8 @@ pub const LOG_FILE: &str = "log.txt";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const MODEL_FILE: &str = "model.safetensors";
 const OPTIM_FILE: &str = "optim.safetensors";
-const LATEST_FILE: &str = "LATEST";
+const ELAPSED_FILE: &str = "elapsed_s";
+const HISTORY_FILE: &str = "config-history.json";
 
 /// Options of a run that do not change its results.
 #[derive(Debug, Clone, Default)]
@@ -292,12 +308,38 @@ impl RunDir {
     pub fn results_path(&self) -> PathBuf {
         self.path.join(RESULTS_FILE)
     }
-    /// The folder of the last finished checkpoint, if any.
+    /// The folder of the last finished checkpoint, if there is one that verifies (see
+    /// [`checkpoint::find`] for the checkpoint a resume uses, and why).
     pub fn latest_checkpoint(&self) -> Option<PathBuf> {
-        let name =
-            std::fs::read_to_string(self.path.join(CHECKPOINT_DIR).join(LATEST_FILE)).ok()?;
-        let dir = self.path.join(CHECKPOINT_DIR).join(name.trim());
-        dir.is_dir().then_some(dir)
+        checkpoint::find(&self.checkpoint_root()).ok()?.dir
+    }
+    fn checkpoint_root(&self) -> PathBuf {
+        self.path.join(CHECKPOINT_DIR)
+    }
+    /// Wall time the run has spent so far, as its sessions last recorded it (0 if none).
+    fn recorded_elapsed(&self) -> f64 {
+        std::fs::read_to_string(self.path.join(ELAPSED_FILE))
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .unwrap_or(0.0)
+    }
+    fn record_elapsed(&self, seconds: f64) {
+        // Bookkeeping only: a failure here must not stop training (a full disk stops the
+        // next checkpoint anyway).
+        let _ = write_atomic(
+            &self.path.join(ELAPSED_FILE),
+            format!("{seconds:.3}\n").as_bytes(),
+        );
+    }
+    fn refuse_existing_run(&self) -> Result<(), SchedulerError> {
+        if self.config_path().exists() {
+            return Err(SchedulerError::Config(format!(
+                "{} already holds a run; use resume, or choose another folder",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
     /// Read the resolved config of the run.
     pub fn read_config(&self) -> Result<ExperimentConfig, SchedulerError> {
@@ -335,33 +377,82 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SchedulerError + '_ {
     }
 }
 
-fn save_checkpoint(dir: &RunDir, task: usize, state: &RunState) -> Result<(), SchedulerError> {
-    let root = dir.path.join(CHECKPOINT_DIR);
-    std::fs::create_dir_all(&root).map_err(io_err(&root))?;
-    let name = format!("task-{task}");
-    let tmp = root.join(format!("{name}.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+/// The finite-state guard, then the checkpoint of `task`. `last`: the task's last (epoch,
+/// step), for the error.
+fn save_checkpoint(
+    dir: &RunDir,
+    task: usize,
+    state: &RunState,
+    last: (usize, usize),
+) -> Result<(), SchedulerError> {
+    // A diverged state is never saved: the checkpoint on disk stays the last finite one.
+    if let Some(what) = checkpoint::non_finite_state(&state.net, state.method.as_ref())? {
+        return Err(SchedulerError::NonFiniteState {
+            task,
+            epoch: last.0,
+            step: last.1,
+            what,
+        });
     }
-    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    state.net.model.save(tmp.join(MODEL_FILE))?;
-    state.net.opt.save(&tmp.join(OPTIM_FILE))?;
-    state.method.save_state(&tmp)?;
-    state.results.write(&tmp.join(RESULTS_FILE))?;
-    let fin = root.join(&name);
-    if fin.exists() {
-        std::fs::remove_dir_all(&fin).map_err(io_err(&fin))?;
-    }
-    std::fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
-    write_atomic(&root.join(LATEST_FILE), name.as_bytes())?;
-    // Older checkpoints are no longer needed.
-    for entry in std::fs::read_dir(&root).map_err(io_err(&root))?.flatten() {
-        let n = entry.file_name().to_string_lossy().to_string();
-        if n.starts_with("task-") && n != name {
-            let _ = std::fs::remove_dir_all(entry.path());
+    checkpoint::write(&dir.checkpoint_root(), task, |tmp| {
+        state.net.model.save(tmp.join(MODEL_FILE))?;
+        state.net.opt.save(&tmp.join(OPTIM_FILE))?;
+        state.method.save_state(tmp)?;
+        state.results.write(&tmp.join(RESULTS_FILE))
+    })
+}
+
+/// `err` stopped task `task` after (epoch, step) `last`; if the state has gone non-finite,
+/// that is what the run reports (the cause of the failure), through the same guard.
+fn diverged_or(
+    err: SchedulerError,
+    state: &RunState,
+    task: usize,
+    last: (usize, usize),
+) -> SchedulerError {
+    match err {
+        SchedulerError::Method(MethodError::NonFinite(value)) => SchedulerError::Diverged {
+            task,
+            epoch: last.0,
+            step: last.1,
+            value,
+        },
+        SchedulerError::Method(MethodError::NonFiniteOutput(what)) => {
+            SchedulerError::NonFiniteState {
+                task,
+                epoch: last.0,
+                step: last.1,
+                what,
+            }
         }
+        e @ (SchedulerError::Diverged { .. }
+        | SchedulerError::NonFiniteState { .. }
+        | SchedulerError::Interrupted { .. }) => e,
+        e => match checkpoint::non_finite_state(&state.net, state.method.as_ref()) {
+            Ok(Some(what)) => SchedulerError::NonFiniteState {
+                task,
+                epoch: last.0,
+                step: last.1,
+                what: format!("{what} (which made it fail: {e})"),
+            },
+            _ => e,
+        },
     }
-    Ok(())
+}
+
+/// Every error that stops a run goes into its log.txt too, with the checkpoint it keeps.
+fn logged(
+    rd: &RunDir,
+    r: Result<RunResults, SchedulerError>,
+) -> Result<RunResults, SchedulerError> {
+    if let Err(e) = &r {
+        let kept = match rd.latest_checkpoint() {
+            Some(d) => format!("; {} is kept", d.display()),
+            None => "; there is no checkpoint yet".into(),
+        };
+        rd.log(&format!("stopped: {e}{kept}"));
+    }
+    r
 }
 
 fn new_state(setup: &Setup) -> Result<RunState, SchedulerError> {
@@ -386,24 +477,33 @@ fn load_state(setup: &Setup, ckpt: &Path) -> Result<RunState, SchedulerError> {
 }
 
 /// Start a new run in `dir` (created; must not hold a run already) and train it to the end.
+/// The folder is locked for the whole run (a second writer gets [`SchedulerError::Lock`]
+/// at once), and nothing is written into it before the setup (config, cache, device,
+/// model) has succeeded, so a failed setup can simply be re-run.
 pub fn train(
     config: &ExperimentConfig,
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<RunResults, SchedulerError> {
     let rd = RunDir::new(dir);
-    if rd.config_path().exists() {
-        return Err(SchedulerError::Config(format!(
-            "{} already holds a run; use resume, or choose another folder",
-            dir.display()
-        )));
-    }
+    // A folder that exists may be another writer's: lock it before looking inside.
+    let early = if dir.is_dir() {
+        Some(DirLock::acquire(dir)?)
+    } else {
+        None
+    };
+    rd.refuse_existing_run()?;
+    let setup = Setup::open(config)?;
+    let state = new_state(&setup)?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let _lock = match early {
+        Some(l) => l,
+        None => DirLock::acquire(dir)?,
+    };
+    rd.refuse_existing_run()?;
     let text = toml::to_string_pretty(config)
         .map_err(|e| SchedulerError::Config(format!("config does not serialise: {e}")))?;
     write_atomic(&rd.config_path(), text.as_bytes())?;
-    let setup = Setup::open(config)?;
-    let state = new_state(&setup)?;
     rd.log(&format!(
         "run {} on {} ({} train / {} test clips)",
         config.run_name(),
@@ -411,15 +511,66 @@ pub fn train(
         setup.train_idx.len(),
         setup.test_idx.len()
     ));
-    drive(&setup, &rd, state, opts)
+    logged(&rd, drive(&setup, &rd, state, opts))
+}
+
+/// Settings a resume may change, for the tasks it has still to train: the documented
+/// resumable overrides (`mmcl train --resume RUN --lr LR --epochs N`). Everything else
+/// would make the run a different experiment and is not resumable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResumeOverrides {
+    /// `optim.lr` from the next step on (the optimiser's momentum is kept).
+    pub lr: Option<f64>,
+    /// `train.epochs` for every task still to train.
+    pub epochs: Option<usize>,
+}
+
+impl ResumeOverrides {
+    /// Apply to `config`; returns `(key, old, new)` for each value that changes.
+    fn apply(
+        &self,
+        config: &mut ExperimentConfig,
+    ) -> Vec<(&'static str, serde_json::Value, serde_json::Value)> {
+        let mut changes = Vec::new();
+        if let Some(lr) = self.lr.filter(|&lr| lr != config.optim.lr) {
+            changes.push(("optim.lr", config.optim.lr.into(), lr.into()));
+            config.optim.lr = lr;
+        }
+        if let Some(e) = self.epochs.filter(|&e| e != config.train.epochs) {
+            changes.push(("train.epochs", config.train.epochs.into(), e.into()));
+            config.train.epochs = e;
+        }
+        changes
+    }
 }
 
 /// Continue the run in `dir` from its last checkpoint (or from the start if it has none).
 pub fn resume(dir: &Path, opts: &RunOptions) -> Result<RunResults, SchedulerError> {
+    resume_with(dir, &ResumeOverrides::default(), opts)
+}
+
+/// [`resume`], applying `overrides` to the tasks still to train: `config.toml` gets the new
+/// values, and `config-history.json` and `log.txt` record what changed at which task.
+/// A resume never deletes a checkpoint it does not supersede, and never starts over while a
+/// checkpoint folder exists that it cannot use (see [`crate::checkpoint`]).
+pub fn resume_with(
+    dir: &Path,
+    overrides: &ResumeOverrides,
+    opts: &RunOptions,
+) -> Result<RunResults, SchedulerError> {
     let rd = RunDir::new(dir);
-    let config = rd.read_config()?;
+    let _lock = DirLock::acquire(dir)?;
+    let mut config = rd.read_config()?;
+    let changes = overrides.apply(&mut config);
     let setup = Setup::open(&config)?;
-    let state = match rd.latest_checkpoint() {
+    let Found { dir: ckpt, note } = checkpoint::find(&rd.checkpoint_root())?;
+    if let Some(note) = &note {
+        rd.log(note);
+        if opts.progress {
+            eprintln!("warning: {note}");
+        }
+    }
+    let mut state = match ckpt {
         Some(ckpt) => {
             rd.log(&format!("resume from {}", ckpt.display()));
             load_state(&setup, &ckpt)?
@@ -427,9 +578,52 @@ pub fn resume(dir: &Path, opts: &RunOptions) -> Result<RunResults, SchedulerErro
         None => new_state(&setup)?,
     };
     if state.results.finished {
+        if !changes.is_empty() {
+            let keys: Vec<&str> = changes.iter().map(|c| c.0).collect();
+            return Err(SchedulerError::Config(format!(
+                "the run in {} is finished: there is no task left for {} to apply to",
+                dir.display(),
+                keys.join(" and ")
+            )));
+        }
         return Ok(state.results);
     }
-    drive(&setup, &rd, state, opts)
+    if !changes.is_empty() {
+        record_overrides(&rd, &config, &changes, state.results.tasks_done)?;
+        state.results.config = serde_json::to_value(&config).expect("config serialises");
+    }
+    logged(&rd, drive(&setup, &rd, state, opts))
+}
+
+/// Write the overridden config and append the change to the run's config history.
+fn record_overrides(
+    rd: &RunDir,
+    config: &ExperimentConfig,
+    changes: &[(&'static str, serde_json::Value, serde_json::Value)],
+    from_task: usize,
+) -> Result<(), SchedulerError> {
+    let path = rd.path.join(HISTORY_FILE);
+    let mut history: Vec<serde_json::Value> = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| SchedulerError::Format {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    for (key, from, to) in changes {
+        history.push(serde_json::json!({
+            "from_task": from_task, "key": key, "from": from, "to": to,
+        }));
+        rd.log(&format!(
+            "resume override from task {from_task}: {key} {from} -> {to}"
+        ));
+    }
+    let json = serde_json::to_string_pretty(&history).expect("history serialises");
+    write_atomic(&path, json.as_bytes())?;
+    let text = toml::to_string_pretty(config)
+        .map_err(|e| SchedulerError::Config(format!("config does not serialise: {e}")))?;
+    write_atomic(&rd.config_path(), text.as_bytes())
 }
 
 fn progress_bar(opts: &RunOptions, len: u64) -> ProgressBar {
@@ -457,7 +651,8 @@ fn drive(
     let eval_tasks = &setup.scenario.tasks;
     let n_eval = eval_tasks.len();
     let session_start = Instant::now();
-    let elapsed_before = state.results.elapsed_s;
+    // A killed session's time after its last checkpoint is in the recorded elapsed time.
+    let elapsed_before = state.results.elapsed_s.max(rd.recorded_elapsed());
     let mut session_steps = 0usize;
     let modes = state.method.modes();
 
@@ -516,6 +711,7 @@ fn drive(
         let seed = task_seed(cfg.seed, t);
         let mut epoch_loss = Vec::with_capacity(cfg.train.epochs);
         let mut steps = 0;
+        let mut last = (0, 0);
         for epoch in 0..cfg.train.epochs {
             let order = loader::shuffled(&indices, seed, epoch as u64);
             let mut sum = 0.0f64;
@@ -526,6 +722,7 @@ fn drive(
                 Ok(setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?)
             };
             for_each_prefetched(&chunks, ahead, load, |step, chunk, b| {
+                last = (epoch, step);
                 if opts.stop_after_steps.is_some_and(|n| session_steps >= n) {
                     pb.abandon();
                     return Err(SchedulerError::Interrupted {
@@ -548,20 +745,10 @@ fn drive(
                 };
                 let loss = match state.method.observe(&mut state.net, &batch, &mut env) {
                     Ok(l) => l,
-                    Err(MethodError::NonFinite(v)) => {
+                    Err(e) => {
                         pb.abandon();
-                        let msg = format!(
-                            "loss became {v} at task {t}, epoch {epoch}, step {step}: training diverged (lower optim.lr); the last checkpoint is kept"
-                        );
-                        rd.log(&msg);
-                        return Err(SchedulerError::Diverged {
-                            task: t,
-                            epoch,
-                            step,
-                            value: v,
-                        });
+                        return Err(e.into());
                     }
-                    Err(e) => return Err(e.into()),
                 };
                 sum += loss as f64;
                 steps += 1;
@@ -573,10 +760,12 @@ fn drive(
                     cfg.train.epochs
                 ));
                 Ok(())
-            })?;
+            })
+            .map_err(|e| diverged_or(e, &state, t, last))?;
             let mean = sum / steps_per_epoch.max(1) as f64;
             epoch_loss.push(mean);
             rd.log(&format!("task {t} epoch {epoch} loss {mean:.5}"));
+            rd.record_elapsed(elapsed_before + session_start.elapsed().as_secs_f64());
         }
         pb.finish_and_clear();
         {
@@ -585,7 +774,9 @@ fn drive(
                 loader: &setup.loader,
                 rng: &mut rng,
             };
-            state.method.end_task(&mut state.net, &mut env)?;
+            if let Err(e) = state.method.end_task(&mut state.net, &mut env) {
+                return Err(diverged_or(e.into(), &state, t, last));
+            }
         }
         let train_s = train_start.elapsed().as_secs_f64();
 
@@ -683,7 +874,8 @@ fn drive(
                 summary.join(", ")
             );
         }
-        save_checkpoint(rd, t, &state)?;
+        save_checkpoint(rd, t, &state, last)?;
+        rd.record_elapsed(state.results.elapsed_s);
         state.results.write(&rd.results_path())?;
     }
     Ok(state.results)
@@ -703,9 +895,11 @@ pub fn eval_checkpoint(
     if let Some(c) = cache {
         config.cache = c.to_owned();
     }
-    let ckpt = rd.latest_checkpoint().ok_or_else(|| {
-        SchedulerError::Config(format!("{} has no checkpoint", run_dir.display()))
-    })?;
+    let ckpt = checkpoint::find(&rd.checkpoint_root())?
+        .dir
+        .ok_or_else(|| {
+            SchedulerError::Config(format!("{} has no checkpoint", run_dir.display()))
+        })?;
     let setup = Setup::open(&config)?;
     let state = load_state(&setup, &ckpt)?;
     let test_sets: Vec<Vec<usize>> = setup
