@@ -6,8 +6,10 @@
 //! use mmcl_data::classes::{class_table, Supercategory};
 //! let table = class_table();
 //! assert_eq!(table.len(), 100);
-//! assert_eq!(table.class(7).name, "dog barking");
-//! assert_eq!(table.class(7).supercategory, Supercategory::Animals);
+//! // Class indices follow the reference: the names in code-point order.
+//! assert_eq!(table.class(0).name, "airplane flyby");
+//! assert_eq!(table.by_name("dog barking").unwrap().index, 18);
+//! assert_eq!(table.class(18).supercategory, Supercategory::Animals);
 //! assert_eq!(Supercategory::Vehicle.label(), 4);
 //! ```
 use std::fmt;
@@ -132,10 +134,11 @@ struct RawClass {
 
 impl ClassTable {
     /// Parses and checks a class table in our TOML format: supercategory names and labels
-    /// must follow the fixed mapping, class indices must be 0..n in file order, names unique.
+    /// must follow the fixed mapping, names unique, and each class index must be the rank
+    /// of its name among all names in code-point order (the reference's numbering).
     pub fn parse(text: &str) -> Result<Self, ClassTableError> {
         let raw: RawTable = toml::from_str(text)?;
-        if raw.format != "mmcl-class-table/1" {
+        if raw.format != "mmcl-class-table/2" {
             return Err(ClassTableError::Invalid(format!(
                 "unknown format {:?}",
                 raw.format
@@ -155,14 +158,6 @@ impl ClassTable {
                 )));
             }
             for c in s.classes {
-                if c.index as usize != classes.len() {
-                    return Err(ClassTableError::Invalid(format!(
-                        "class {:?} has index {}, expected {} (indices follow file order)",
-                        c.name,
-                        c.index,
-                        classes.len()
-                    )));
-                }
                 if classes.iter().any(|k: &ClassInfo| k.name == c.name) {
                     return Err(ClassTableError::Invalid(format!(
                         "duplicate class {:?}",
@@ -178,6 +173,21 @@ impl ClassTable {
                 });
             }
         }
+        // Rust orders `str` by bytes, which for UTF-8 is code-point order, as Python's.
+        let mut names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        for c in &classes {
+            let rank = names
+                .binary_search(&c.name.as_str())
+                .expect("name is in the list");
+            if c.index as usize != rank {
+                return Err(ClassTableError::Invalid(format!(
+                    "class {:?} has index {}, expected {rank} (indices are the names' ranks in code-point order)",
+                    c.name, c.index
+                )));
+            }
+        }
+        classes.sort_unstable_by_key(|c| c.index);
         Ok(Self { classes })
     }
 
@@ -237,8 +247,18 @@ mod tests {
         let train: u32 = t.classes().iter().map(|c| c.vggsound_train).sum();
         let test: u32 = t.classes().iter().map(|c| c.vggsound_test).sum();
         assert_eq!((train, test), (88136, 4999));
-        assert_eq!(t.class(99).name, "vehicle horn, car horn, honking");
-        assert_eq!(t.class(20).supercategory, Supercategory::Music);
+        let mut sorted: Vec<_> = t.classes().iter().map(|c| c.name.clone()).collect();
+        sorted.sort();
+        let names: Vec<_> = t.classes().iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names, sorted, "index order is alphabetical");
+        assert_eq!(t.class(0).name, "airplane flyby");
+        assert_eq!(t.class(0).supercategory, Supercategory::Vehicle);
+        assert_eq!(t.class(5).name, "bird chirping, tweeting");
+        assert_eq!(t.class(5).supercategory, Supercategory::Animals);
+        // Seq's first task mixes supercategories (it is all animals in grouped order).
+        let first: std::collections::HashSet<_> =
+            t.classes()[..10].iter().map(|c| c.supercategory).collect();
+        assert!(first.len() >= 3, "{first:?}");
     }
 
     #[test]
@@ -268,10 +288,12 @@ mod tests {
             ClassTable::parse(&bad),
             Err(ClassTableError::Invalid(_))
         ));
-        let gap = CLASS_TABLE_TOML.replacen("index = 5,", "index = 6,", 1);
-        assert!(ClassTable::parse(&gap)
+        let swapped = CLASS_TABLE_TOML.replacen("index = 5,", "index = 6,", 1);
+        assert!(ClassTable::parse(&swapped)
             .unwrap_err()
             .to_string()
             .contains("expected 5"));
+        let old = CLASS_TABLE_TOML.replacen("mmcl-class-table/2", "mmcl-class-table/1", 1);
+        assert!(ClassTable::parse(&old).is_err());
     }
 }

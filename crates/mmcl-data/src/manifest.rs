@@ -27,7 +27,7 @@
 //! use mmcl_data::manifest::{Manifest, ManifestEntry, Split};
 //! let dir = tempfile::tempdir().unwrap();
 //! let mut m = Manifest::new(dir.path());
-//! m.entries.push(ManifestEntry::new("clip0", 7, Split::Train)
+//! m.entries.push(ManifestEntry::new("clip0", 18, Split::Train)
 //!     .with_audio("audio/clip0.wav").with_frames("frames/clip0"));
 //! let path = dir.path().join("manifest.csv");
 //! m.write(&path).unwrap();
@@ -318,6 +318,16 @@ impl Manifest {
                     sc.label()
                 )));
             }
+            // A manifest numbered by an older class table would train with another class
+            // order without a word: refuse it.
+            if let Some(class) = class_table().by_name(&e.class_name) {
+                if class.index != e.label {
+                    return Err(invalid(format!(
+                        "class {:?} has label {}, the class table says {} (labels are the class names' alphabetical ranks, as in the reference; rebuild the manifest with `mmcl manifest vggsound` or `mmcl synth`)",
+                        e.class_name, e.label, class.index
+                    )));
+                }
+            }
             match classes.get(&e.label) {
                 Some(&(name, sup, first)) if name != e.class_name || sup != e.supercategory => {
                     return Err(invalid(format!(
@@ -486,7 +496,7 @@ mod tests {
                 .with_frames("frames/a_000010"),
         );
         m.entries
-            .push(ManifestEntry::new("b, \"quoted\"", 45, Split::Test).with_video("video/b.mp4"));
+            .push(ManifestEntry::new("b, \"quoted\"", 25, Split::Test).with_video("video/b.mp4"));
         m.entries.push(
             ManifestEntry::new("c", 99, Split::Test)
                 .with_audio("/abs/c.wav")
@@ -535,7 +545,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_line() {
-        let ok = "x,7,dog barking,animals,0,train,audio/x.wav,frames/x,\n";
+        let ok = "x,18,dog barking,animals,0,train,audio/x.wav,frames/x,\n";
         assert_eq!(
             read_str(&format!("{H}# comment\n{ok}"))
                 .unwrap()
@@ -546,11 +556,11 @@ mod tests {
 
         let cases = [
             (
-                format!("{H}{ok}y,7,dog barking,animals,0,valid,a.wav,f,\n"),
+                format!("{H}{ok}y,18,dog barking,animals,0,valid,a.wav,f,\n"),
                 "m.csv:3: split must be train or test",
             ),
             (
-                format!("{H}{ok}x,7,dog barking,animals,0,test,a.wav,f,\n"),
+                format!("{H}{ok}x,18,dog barking,animals,0,test,a.wav,f,\n"),
                 "m.csv:3: duplicate id \"x\" (first on line 2)",
             ),
             (
@@ -558,15 +568,15 @@ mod tests {
                 "m.csv:3: label 100 out of range",
             ),
             (
-                format!("{H}{ok}y,7,dog barking,animals,1,test,a.wav,f,\n"),
+                format!("{H}{ok}y,18,dog barking,animals,1,test,a.wav,f,\n"),
                 "m.csv:3: super_label 1 does not match",
             ),
             (
-                format!("{H}{ok}y,7,cat,animals,0,test,a.wav,f,\n"),
-                "m.csv:3: label 7 is \"cat\"",
+                format!("{H}{ok}y,18,cat,animals,0,test,a.wav,f,\n"),
+                "m.csv:3: label 18 is \"cat\"",
             ),
             (
-                format!("{H}{ok}y,7,dog barking,home,0,test,a.wav,f,\n"),
+                format!("{H}{ok}y,18,dog barking,home,0,test,a.wav,f,\n"),
                 "m.csv:3: unknown supercategory \"home\"",
             ),
             (
@@ -574,15 +584,19 @@ mod tests {
                 "m.csv:3: label must be a non-negative integer",
             ),
             (
-                format!("{H}{ok}y,7,dog barking,animals,0,test,,f,\n"),
+                format!("{H}{ok}y,18,dog barking,animals,0,test,,f,\n"),
                 "neither audio nor video",
             ),
             (
-                format!("{H}{ok}y,7,dog barking,animals,0,test,a.wav,,\n"),
+                format!("{H}{ok}y,18,dog barking,animals,0,test,a.wav,,\n"),
                 "neither frames nor video",
             ),
             (
-                format!("{H}{ok}y,7,dog barking\n"),
+                format!("{H}{ok}y,7,dog barking,animals,0,test,a.wav,f,\n"),
+                "m.csv:3: class \"dog barking\" has label 7, the class table says 18",
+            ),
+            (
+                format!("{H}{ok}y,18,dog barking\n"),
                 "m.csv:3: malformed CSV",
             ),
             ("id,label\n".to_string(), "m.csv: header must be"),

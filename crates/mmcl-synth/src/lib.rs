@@ -34,15 +34,17 @@ pub use dataset::{
 };
 pub use error::SynthError;
 pub use profile::Profile;
-pub use signature::{all_signatures, class_signature, ClassSignature};
+pub use signature::{all_signatures, class_signature, label_of, slot_of, ClassSignature};
 
 /// Version of the dataset design (class signatures, rendering). It is written to
 /// `dataset.json` as `design_version`, so tools that keep generated data around (`cargo
 /// xtask reproduce`) can tell data made by an older design from current data: the file
 /// names and the manifest stay the same when the design changes, only the media differ.
 /// Bump it with every change that alters generated files.
-/// 1: supercategory traits shared by all 20 classes; 2: by half of them.
-pub const DESIGN_VERSION: u32 = 2;
+/// 1: supercategory traits shared by all 20 classes; 2: by half of them; 3: class labels
+/// are the names' alphabetical ranks (the reference's numbering), so each clip's label, id
+/// and RNG stream changed.
+pub const DESIGN_VERSION: u32 = 3;
 
 /// Number of classes generated (all of MMCL-VGGSound's).
 pub const NUM_CLASSES: usize = mmcl_data::classes::NUM_CLASSES;

@@ -123,6 +123,9 @@ pub struct VisualSignature {
 pub struct ClassSignature {
     pub label: u32,
     pub name: String,
+    /// Within-supercategory index `k` (0..20, alphabetical inside the supercategory): the
+    /// design slot the class fills, see [`family_of`].
+    pub slot: u32,
     #[serde(serialize_with = "supercategory_name")]
     pub supercategory: Supercategory,
     /// The trait family the class renders (named after the supercategory it is native to);
@@ -350,12 +353,35 @@ fn visual_signature(family: Supercategory, k: u32) -> VisualSignature {
     }
 }
 
+/// The design slot `(supercategory label, within-supercategory index)` of class `label`.
+/// Class labels are alphabetical over all 100 names (the reference's numbering), so the
+/// slot is the class's rank among its supercategory's classes, not `label % 20`.
+pub fn slot_of(label: u32) -> (u32, u32) {
+    let table = class_table();
+    let sc = table.class(label).supercategory;
+    let k = table
+        .in_supercategory(sc)
+        .position(|c| c.index == label)
+        .expect("a class is in its own supercategory");
+    (sc.label(), k as u32)
+}
+
+/// The class label filling design slot `k` of supercategory `s` (inverse of [`slot_of`]).
+pub fn label_of(s: u32, k: u32) -> u32 {
+    let sc = Supercategory::from_label(s).expect("supercategory label < 5");
+    class_table()
+        .in_supercategory(sc)
+        .nth(k as usize)
+        .expect("slot < 20")
+        .index
+}
+
 /// The signature of class `label` (0..99). Panics if `label >= 100`.
 pub fn class_signature(label: u32) -> ClassSignature {
     let table = class_table();
     let class = table.class(label);
     let sc = class.supercategory;
-    let k = label - sc.label() * PER_SUPER;
+    let (_, k) = slot_of(label);
     let family_label = family_of(sc.label(), k);
     let family = Supercategory::from_label(family_label).expect("family < 5");
     // Confusable classes render a prototype of the same family with an equal code; they
@@ -366,7 +392,7 @@ pub fn class_signature(label: u32) -> ClassSignature {
             .filter(|&(s2, j)| {
                 (s2, j) != (sc.label(), k) && family_of(s2, j) == family_label && code(j) == code(k)
             })
-            .map(|(s2, j)| s2 * PER_SUPER + j)
+            .map(|(s2, j)| label_of(s2, j))
             .collect();
         v.sort_unstable();
         v
@@ -374,6 +400,7 @@ pub fn class_signature(label: u32) -> ClassSignature {
     ClassSignature {
         label,
         name: class.name.clone(),
+        slot: k,
         supercategory: sc,
         family,
         audio: audio_signature(family, k),
@@ -428,13 +455,17 @@ mod tests {
         assert_eq!(distinct(&|c| format!("{:?}", c.audio)), 80);
         assert_eq!(distinct(&|c| format!("{:?}", c.visual)), 70);
         assert_eq!(distinct(&|c| format!("{:?}{:?}", c.audio, c.visual)), 100);
-        // Class 18 (animals, k 18, family sports) sounds like class 62 (sports, k 2, its own
-        // family): confusions may cross supercategories now.
-        assert_eq!(all[18].family, Supercategory::Sports);
-        assert_eq!(all[62].family, Supercategory::Sports);
-        assert_eq!(all[18].audio_confusable_with, vec![62]);
-        assert_eq!(all[62].audio_confusable_with, vec![18]);
-        assert_eq!(all[16].family, Supercategory::Animals);
+        // Slot (animals, 18) has family sports and sounds like slot (sports, 2), its own
+        // family: confusions may cross supercategories.
+        let (a18, s2, a16) = (label_of(0, 18), label_of(3, 2), label_of(0, 16));
+        assert_eq!(all[a18 as usize].family, Supercategory::Sports);
+        assert_eq!(all[s2 as usize].family, Supercategory::Sports);
+        assert_eq!(all[a18 as usize].audio_confusable_with, vec![s2]);
+        assert_eq!(all[s2 as usize].audio_confusable_with, vec![a18]);
+        assert_eq!(all[a16 as usize].family, Supercategory::Animals);
+        for c in &all {
+            assert_eq!(label_of(c.supercategory.label(), c.slot), c.label);
+        }
     }
 
     /// The Dom-IL property: 50 % of the classes of every supercategory and of every Dom task
@@ -447,17 +478,18 @@ mod tests {
         let native =
             |cls: &[&ClassSignature]| cls.iter().filter(|c| c.family == c.supercategory).count();
         assert_eq!(native(&all.iter().collect::<Vec<_>>()), 50);
-        for s in 0..5 {
-            let cls: Vec<_> = all[s * 20..(s + 1) * 20].iter().collect();
-            assert_eq!(native(&cls), 10, "supercategory {s}");
+        for sc in Supercategory::ALL {
+            let cls: Vec<_> = all.iter().filter(|c| c.supercategory == sc).collect();
+            assert_eq!(cls.len(), 20);
+            assert_eq!(native(&cls), 10, "supercategory {sc}");
         }
         let mut task_maps = HashSet::new();
         for t in 0..5u32 {
-            let cls: Vec<_> = all.iter().filter(|c| (c.label % 20) / 4 == t).collect();
+            let cls: Vec<_> = all.iter().filter(|c| c.slot / 4 == t).collect();
             assert_eq!(native(&cls), 10, "task {t}");
             let map: Vec<_> = cls
                 .iter()
-                .map(|c| (c.label % 20, c.family, c.supercategory))
+                .map(|c| (c.slot, c.family, c.supercategory))
                 .map(|(k, f, s)| (k % 4, f.label(), s.label()))
                 .collect();
             task_maps.insert(map);

@@ -166,7 +166,11 @@ fn audio_beats_vision_and_both_beat_chance() {
         let (mut xtr, ytr) = pick(true, which);
         let (mut xte, yte) = pick(false, which);
         standardise(&mut xtr, &mut xte);
-        let sup = |y: &[usize]| y.iter().map(|l| l / 20).collect::<Vec<_>>();
+        let sup = |y: &[usize]| {
+            y.iter()
+                .map(|&l| sigs[l].supercategory.label() as usize)
+                .collect::<Vec<_>>()
+        };
         let family = |y: &[usize]| {
             y.iter()
                 .map(|&l| sigs[l].family.label() as usize)
