@@ -9,7 +9,14 @@
 //!    `mmcl train` into `runs/<profile>/<run name>`; finished runs are skipped and
 //!    unfinished ones resumed, so an interrupted reproduction continues where it stopped.
 //!    `--jobs N` runs N trainings at once, each on `cores / N` threads.
+//!    Beside the headline grid, SAMM at the largest buffer is trained once more per
+//!    scenario and seed with the reference's calibration (`calibration = "reference"`),
+//!    into `runs/<profile>-calibration/`, for the report's calibration comparison.
 //! 4. `mmcl report` writes `REPORT.md` (tables, plots, the paper's numbers) from the runs.
+//!
+//! `--study budget` runs the training-budget study instead of the grid (Seq: SAMM and
+//! JOINT at the preset's epochs, 3x and 10x; SAMM at reg_weight 0.01, 0.1 and 1) into
+//! `runs/<profile>-budget/`; the next `cargo xtask reproduce` puts it in the report.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,13 +61,31 @@ pub struct ReproduceArgs {
     /// Device for training (`cpu` or `cuda:N`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Run a study instead of the headline grid: `budget` (training budget and SAMM's
+    /// reg_weight, Seq). Its runs go to `runs/<profile>-<study>/` and into the report.
+    #[arg(long)]
+    pub study: Option<Study>,
+}
+
+/// The studies beside the headline grid.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Study {
+    Budget,
 }
 
 /// Grid defaults per profile: (seeds, scenarios, buffers).
 fn defaults(profile: &str) -> (u64, Vec<&'static str>, Vec<usize>) {
     match profile {
-        "tiny" => (1, vec!["seq", "dom"], vec![50]),
-        "mini" => (2, vec!["seq", "dom"], vec![200, 500]),
+        "tiny" => (
+            1,
+            vec!["seq", "dom", "gcil-uniform", "gcil-longtail"],
+            vec![50],
+        ),
+        "mini" => (
+            2,
+            vec!["seq", "dom", "gcil-uniform", "gcil-longtail"],
+            vec![200, 500],
+        ),
         "small" => (
             3,
             vec!["seq", "dom", "gcil-uniform", "gcil-longtail"],
@@ -82,18 +107,35 @@ struct RunSpec {
     buffer: usize,
     modality: &'static str,
     seed: u64,
+    variant: Variant,
+}
+
+/// Settings a study changes for one run, on top of the preset and the command line.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Variant {
+    /// Appended to the run name (empty for the headline runs).
+    tag: String,
+    /// Epochs per task instead of the preset's.
+    epochs: Option<usize>,
+    /// Extra `--set key=value`s.
+    sets: Vec<String>,
 }
 
 impl RunSpec {
-    /// Same naming as `ExperimentConfig::run_name`.
+    /// Same naming as `ExperimentConfig::run_name`, plus the variant's tag.
     fn name(&self) -> String {
         let buf = if self.buffer > 0 {
             format!("-{}", self.buffer)
         } else {
             String::new()
         };
+        let tag = if self.variant.tag.is_empty() {
+            String::new()
+        } else {
+            format!("-{}", self.variant.tag)
+        };
         format!(
-            "{}-{}{}-{}-s{}",
+            "{}-{}{}-{}-s{}{tag}",
             self.scenario, self.method, buf, self.modality, self.seed
         )
     }
@@ -111,6 +153,7 @@ fn grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
                         buffer: 0,
                         modality,
                         seed,
+                        variant: Variant::default(),
                     });
                 }
                 for &b in buffers {
@@ -120,6 +163,7 @@ fn grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
                         buffer: b,
                         modality,
                         seed,
+                        variant: Variant::default(),
                     });
                 }
             }
@@ -130,8 +174,72 @@ fn grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
                     buffer: b,
                     modality: "audio-visual",
                     seed,
+                    variant: Variant::default(),
                 });
             }
+        }
+    }
+    v
+}
+
+/// SAMM at the largest buffer with the reference's calibration, per scenario and seed: the
+/// twins of the headline SAMM runs for the report's calibration comparison.
+fn calibration_grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
+    let Some(&buffer) = buffers.iter().max() else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    for seed in 0..seeds {
+        for sc in scenarios {
+            v.push(RunSpec {
+                scenario: sc.clone(),
+                method: "samm",
+                buffer,
+                modality: "audio-visual",
+                seed,
+                variant: Variant {
+                    tag: "calibration-reference".into(),
+                    epochs: None,
+                    sets: vec!["method.samm.calibration=\"reference\"".into()],
+                },
+            });
+        }
+    }
+    v
+}
+
+/// The training-budget study on Seq: SAMM (largest buffer) and the audio-visual JOINT at
+/// `epochs`, 3x and 10x, and SAMM at reg_weight 0.01 (the reference's), 0.1 and 1 at
+/// `epochs`.
+fn budget_grid(buffers: &[usize], seeds: u64, epochs: usize) -> Vec<RunSpec> {
+    let buffer = buffers.iter().copied().max().unwrap_or(500);
+    let mut v = Vec::new();
+    let spec = |method, buffer, seed, variant| RunSpec {
+        scenario: "seq".into(),
+        method,
+        buffer,
+        modality: "audio-visual",
+        seed,
+        variant,
+    };
+    for seed in 0..seeds {
+        for factor in [1, 3, 10] {
+            let e = epochs * factor;
+            let variant = Variant {
+                tag: format!("epochs{e}"),
+                epochs: Some(e),
+                sets: Vec::new(),
+            };
+            v.push(spec("samm", buffer, seed, variant.clone()));
+            v.push(spec("joint", 0, seed, variant));
+        }
+        for reg in ["0.1", "1"] {
+            let variant = Variant {
+                tag: format!("reg{reg}"),
+                epochs: Some(epochs),
+                sets: vec![format!("method.samm.reg_weight={reg}")],
+            };
+            v.push(spec("samm", buffer, seed, variant));
         }
     }
     v
@@ -181,7 +289,7 @@ fn synth_design_version(synth: &Path) -> Option<u64> {
 /// manifest as current data, so nothing downstream would notice it: remove it and its cache
 /// (both regenerable) and move the runs trained on it aside, so the report never mixes
 /// designs.
-fn discard_outdated_synth(data_dir: &Path, runs_dir: &Path) -> Result<()> {
+fn discard_outdated_synth(data_dir: &Path, runs_dirs: &[PathBuf]) -> Result<()> {
     let synth = data_dir.join("synth");
     let Some(found) = synth_design_version(&synth) else {
         return Ok(());
@@ -200,7 +308,7 @@ fn discard_outdated_synth(data_dir: &Path, runs_dir: &Path) -> Result<()> {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
     }
-    if runs_dir.exists() {
+    for runs_dir in runs_dirs.iter().filter(|d| d.exists()) {
         let aside = runs_dir.with_file_name(format!(
             "{}-design{found}",
             runs_dir.file_name().unwrap_or_default().to_string_lossy()
@@ -243,10 +351,10 @@ fn fresh_args(
     if spec.buffer > 0 {
         a.extend(["--buffer".into(), spec.buffer.to_string().into()]);
     }
-    if let Some(e) = args.epochs {
+    if let Some(e) = spec.variant.epochs.or(args.epochs) {
         a.extend(["--epochs".into(), e.to_string().into()]);
     }
-    for s in &args.sets {
+    for s in args.sets.iter().chain(&spec.variant.sets) {
         a.extend(["--set".into(), s.into()]);
     }
     a
@@ -270,6 +378,157 @@ fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(toml::from_str::<toml::Value>(&text).ok() == Some(wanted))
+}
+
+/// The runs folders of a profile: the headline grid, the calibration twins, the budget study.
+fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 3] {
+    let runs = work.join("runs");
+    [
+        runs.join(profile),
+        runs.join(format!("{profile}-calibration")),
+        runs.join(format!("{profile}-budget")),
+    ]
+}
+
+/// What every run of a reproduction shares.
+struct GridContext<'a> {
+    mmcl: &'a Path,
+    work: &'a Path,
+    preset: &'a str,
+    args: &'a ReproduceArgs,
+    cache: &'a Path,
+    jobs: usize,
+    threads: usize,
+    start: Instant,
+}
+
+impl GridContext<'_> {
+    fn mmcl(&self) -> Command {
+        let mut c = Command::new(self.mmcl);
+        c.current_dir(self.work);
+        c
+    }
+}
+
+/// The epochs per task of the preset (what `mmcl train` resolves, so no preset knowledge
+/// is repeated here).
+fn preset_epochs(ctx: &GridContext) -> Result<usize> {
+    let out = ctx
+        .mmcl()
+        .args(["train", "--preset", ctx.preset, "--dry-run", "--out"])
+        .arg(ctx.work.join("runs").join("dry-run"))
+        .output()
+        .context("running mmcl train --dry-run")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "mmcl train --dry-run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout))
+        .context("parsing mmcl train --dry-run")?;
+    cfg.get("train")
+        .and_then(|t| t.get("epochs"))
+        .and_then(|e| e.as_integer())
+        .map(|e| e as usize)
+        .context("mmcl train --dry-run printed no train.epochs")
+}
+
+/// Trains every run of `specs` into `runs_dir` (finished runs are kept, unfinished ones
+/// resumed, runs trained under other settings moved aside and trained again), `ctx.jobs`
+/// at a time. Returns how many ran now and the names of those that failed.
+fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(usize, Vec<String>)> {
+    let (args, start) = (ctx.args, ctx.start);
+    std::fs::create_dir_all(runs_dir)
+        .with_context(|| format!("creating {}", runs_dir.display()))?;
+    for spec in specs {
+        let dir = runs_dir.join(spec.name());
+        if !dir.join("config.toml").exists() {
+            continue;
+        }
+        let mut dry = ctx.mmcl();
+        dry.arg("train")
+            .args(fresh_args(spec, ctx.preset, args, ctx.cache))
+            .arg("--out")
+            .arg(&dir);
+        if !config_is_current(&mut dry, &dir)? {
+            let aside = runs_dir
+                .with_file_name(format!(
+                    "{}-outdated",
+                    runs_dir.file_name().unwrap_or_default().to_string_lossy()
+                ))
+                .join(spec.name());
+            eprintln!(
+                "== {} was trained with other settings; moved to {} and trained again",
+                dir.display(),
+                aside.display()
+            );
+            move_aside(&dir, &aside)?;
+        }
+    }
+    let todo: Vec<&RunSpec> = specs
+        .iter()
+        .filter(|s| !is_finished(&runs_dir.join(s.name())))
+        .collect();
+    eprintln!(
+        "== {}: {} runs, {} to do ({} at a time, {} threads each)",
+        runs_dir.display(),
+        specs.len(),
+        todo.len(),
+        ctx.jobs,
+        ctx.threads
+    );
+    let mut pending = todo.into_iter();
+    let mut running: Vec<(String, std::process::Child)> = Vec::new();
+    let mut failures = Vec::new();
+    let mut done = 0usize;
+    loop {
+        while running.len() < ctx.jobs {
+            let Some(spec) = pending.next() else { break };
+            let dir = runs_dir.join(spec.name());
+            let mut c = ctx.mmcl();
+            c.env("RAYON_NUM_THREADS", ctx.threads.to_string())
+                .stdout(Stdio::null())
+                .arg("train");
+            if dir.join("config.toml").exists() {
+                c.arg("--resume").arg(&dir).arg("--quiet");
+            } else {
+                c.args(fresh_args(spec, ctx.preset, args, ctx.cache))
+                    .arg("--out")
+                    .arg(&dir)
+                    .arg("--quiet");
+            }
+            let child = c
+                .spawn()
+                .with_context(|| format!("starting the run {}", spec.name()))?;
+            running.push((spec.name(), child));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(status) = running[i].1.try_wait()? {
+                let (name, _) = running.remove(i);
+                done += 1;
+                if status.success() {
+                    eprintln!(
+                        "   [{:>6.0} s] finished {name}",
+                        start.elapsed().as_secs_f64()
+                    );
+                } else {
+                    eprintln!(
+                        "   [{:>6.0} s] FAILED {name} ({status}); see its log.txt",
+                        start.elapsed().as_secs_f64()
+                    );
+                    failures.push(name);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    Ok((done, failures))
 }
 
 pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
@@ -324,7 +583,7 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     let (manifest, preset) = if args.data == "synth" {
         let synth = data_dir.join("synth");
         let manifest = synth.join("manifest.csv");
-        discard_outdated_synth(&data_dir, &work.join("runs").join(&args.profile))?;
+        discard_outdated_synth(&data_dir, &runs_dirs(&work, &args.profile))?;
         if !manifest.exists() {
             eprintln!(
                 "== generating the synthetic {} profile into {}",
@@ -373,97 +632,40 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     run_checked(&mut prep, "mmcl prep")?;
     let data_s = start.elapsed().as_secs_f64();
 
-    // 3. The grid.
-    let runs_dir = work.join("runs").join(&args.profile);
-    std::fs::create_dir_all(&runs_dir)
-        .with_context(|| format!("creating {}", runs_dir.display()))?;
-    let specs = grid(&scenarios, &buffers, seeds);
-    for spec in &specs {
-        let dir = runs_dir.join(spec.name());
-        if !dir.join("config.toml").exists() {
-            continue;
-        }
-        let mut dry = mmcl_cmd();
-        dry.arg("train")
-            .args(fresh_args(spec, &preset, args, &cache))
-            .arg("--out")
-            .arg(&dir);
-        if !config_is_current(&mut dry, &dir)? {
-            let aside = runs_dir
-                .with_file_name(format!(
-                    "{}-outdated",
-                    runs_dir.file_name().unwrap_or_default().to_string_lossy()
-                ))
-                .join(spec.name());
-            eprintln!(
-                "== {} was trained with other settings; moved to {} and trained again",
-                dir.display(),
-                aside.display()
-            );
-            move_aside(&dir, &aside)?;
-        }
-    }
-    let todo: Vec<&RunSpec> = specs
-        .iter()
-        .filter(|s| !is_finished(&runs_dir.join(s.name())))
-        .collect();
-    eprintln!(
-        "== {} runs in the grid, {} to do ({} at a time, {} threads each)",
-        specs.len(),
-        todo.len(),
+    // 3. The grid (or the study), each in its own runs folder.
+    let grid_ctx = GridContext {
+        mmcl: &mmcl,
+        work: &work,
+        preset: &preset,
+        args,
+        cache: &cache,
         jobs,
-        threads
-    );
-    let mut pending = todo.into_iter();
-    let mut running: Vec<(String, std::process::Child)> = Vec::new();
+        threads,
+        start,
+    };
+    let [runs_dir, calibration_dir, budget_dir] = runs_dirs(&work, &args.profile);
+    let mut specs = Vec::new();
     let mut failures = Vec::new();
     let mut done = 0usize;
-    loop {
-        while running.len() < jobs {
-            let Some(spec) = pending.next() else { break };
-            let dir = runs_dir.join(spec.name());
-            let mut c = mmcl_cmd();
-            c.env("RAYON_NUM_THREADS", threads.to_string())
-                .stdout(Stdio::null())
-                .arg("train");
-            if dir.join("config.toml").exists() {
-                c.arg("--resume").arg(&dir).arg("--quiet");
-            } else {
-                c.args(fresh_args(spec, &preset, args, &cache))
-                    .arg("--out")
-                    .arg(&dir)
-                    .arg("--quiet");
-            }
-            let child = c
-                .spawn()
-                .with_context(|| format!("starting the run {}", spec.name()))?;
-            running.push((spec.name(), child));
+    let mut batches: Vec<(&Path, Vec<RunSpec>)> = Vec::new();
+    match args.study {
+        None => {
+            batches.push((&runs_dir, grid(&scenarios, &buffers, seeds)));
+            batches.push((
+                &calibration_dir,
+                calibration_grid(&scenarios, &buffers, seeds),
+            ));
         }
-        if running.is_empty() {
-            break;
+        Some(Study::Budget) => {
+            let epochs = args.epochs.unwrap_or(preset_epochs(&grid_ctx)?);
+            batches.push((&budget_dir, budget_grid(&buffers, seeds, epochs)));
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let mut i = 0;
-        while i < running.len() {
-            if let Some(status) = running[i].1.try_wait()? {
-                let (name, _) = running.remove(i);
-                done += 1;
-                if status.success() {
-                    eprintln!(
-                        "   [{:>6.0} s] finished {name}",
-                        start.elapsed().as_secs_f64()
-                    );
-                } else {
-                    eprintln!(
-                        "   [{:>6.0} s] FAILED {name} ({status}); see its log.txt",
-                        start.elapsed().as_secs_f64()
-                    );
-                    failures.push(name);
-                }
-            } else {
-                i += 1;
-            }
-        }
+    }
+    for (dir, batch) in batches {
+        let (n_done, failed) = run_grid(&grid_ctx, dir, &batch)?;
+        done += n_done;
+        failures.extend(failed);
+        specs.extend(batch);
     }
     let grid_s = start.elapsed().as_secs_f64() - data_s;
 
@@ -476,21 +678,34 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
             .map(Path::to_path_buf)
             .unwrap_or(p.to_path_buf())
     };
-    run_checked(
-        mmcl_cmd()
-            .args(["report", "--runs"])
-            .arg(rel(&runs_dir))
-            .arg("--out")
-            .arg(rel(&report)),
-        "mmcl report",
-    )?;
+    let mut report_cmd = mmcl_cmd();
+    report_cmd
+        .args(["report", "--runs"])
+        .arg(rel(&runs_dir))
+        .arg("--out")
+        .arg(rel(&report));
+    // Study folders join the report once they hold runs.
+    for (flag, dir) in [
+        ("--calibration-runs", &calibration_dir),
+        ("--budget-runs", &budget_dir),
+    ] {
+        if dir.exists() {
+            report_cmd.arg(flag).arg(rel(dir));
+        }
+    }
+    run_checked(&mut report_cmd, "mmcl report")?;
     let total = start.elapsed().as_secs_f64();
     let timings = serde_json::json!({
         "profile": args.profile, "runs": specs.len(), "runs_trained_now": done, "jobs": jobs,
         "threads_per_job": threads, "data_and_cache_s": data_s, "grid_s": grid_s, "total_s": total,
     });
+    let timings_dir = if args.study.is_some() {
+        &budget_dir
+    } else {
+        &runs_dir
+    };
     std::fs::write(
-        runs_dir.join("reproduce-timings.json"),
+        timings_dir.join("reproduce-timings.json"),
         serde_json::to_string_pretty(&timings)?,
     )?;
     eprintln!(
@@ -545,11 +760,12 @@ mod tests {
         };
         // Current design: everything is kept.
         write(Some(mmcl_synth::DESIGN_VERSION));
-        discard_outdated_synth(&data, &runs).unwrap();
+        let dirs = [runs.clone()];
+        discard_outdated_synth(&data, &dirs).unwrap();
         assert!(data.join("synth").exists() && data.join("cache").exists() && runs.exists());
         // Before design versions existed: data and cache go, runs are kept aside.
         write(None);
-        discard_outdated_synth(&data, &runs).unwrap();
+        discard_outdated_synth(&data, &dirs).unwrap();
         assert!(!data.join("synth").exists() && !data.join("cache").exists());
         assert!(!runs.exists());
         assert!(work
@@ -557,7 +773,7 @@ mod tests {
             .join("runs/mini-design0/seq-sgd-audio-s0")
             .exists());
         // No data yet: nothing to do.
-        discard_outdated_synth(&data, &runs).unwrap();
+        discard_outdated_synth(&data, &dirs).unwrap();
     }
 
     #[test]
@@ -569,5 +785,39 @@ mod tests {
         assert_eq!(names.len(), g.len());
         assert!(names.contains("seq-samm-200-audio-visual-s1"));
         assert!(names.contains("dom-joint-visual-s0"));
+    }
+
+    #[test]
+    fn study_grids_have_their_variants() {
+        let cal = calibration_grid(&["seq".into(), "gcil-uniform".into()], &[200, 500], 2);
+        assert_eq!(cal.len(), 4);
+        assert!(cal.iter().all(|s| s.method == "samm" && s.buffer == 500));
+        assert_eq!(
+            cal[0].name(),
+            "seq-samm-500-audio-visual-s0-calibration-reference"
+        );
+        assert_eq!(
+            cal[0].variant.sets,
+            ["method.samm.calibration=\"reference\""]
+        );
+        let budget = budget_grid(&[200, 500], 2, 6);
+        // Per seed: (SAMM, JOINT) x 3 budgets + SAMM x 2 reg weights.
+        assert_eq!(budget.len(), 2 * 8);
+        let names: std::collections::HashSet<String> = budget.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), budget.len());
+        assert!(names.contains("seq-samm-500-audio-visual-s1-epochs60"));
+        assert!(names.contains("seq-joint-audio-visual-s0-epochs18"));
+        assert!(names.contains("seq-samm-500-audio-visual-s0-reg0.1"));
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ReproduceArgs,
+        }
+        let args = <Cli as clap::Parser>::parse_from(["reproduce", "--epochs", "2"]).args;
+        let a = fresh_args(&budget[1], "mini", &args, Path::new("cache"));
+        let a: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        // A study's epochs win over --epochs.
+        let at = a.iter().position(|x| x == "--epochs").unwrap();
+        assert_eq!(a[at + 1], "6");
     }
 }

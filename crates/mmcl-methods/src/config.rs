@@ -47,23 +47,44 @@ pub enum AlignOn {
 /// How SAMM fits its per-head temperatures at the end of each task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CalibrationSolver {
-    /// The exact NLL minimiser ([ours], default): what temperature scaling is meant to do.
+pub enum Calibration {
+    /// [ours, default] The network in eval mode (BatchNorm running statistics, untouched),
+    /// every memory sample, the exact NLL minimiser: what temperature scaling is meant to do.
     #[default]
-    Exact,
-    /// The reference's LBFGS (lr 0.01, 50 iterations from 1.5), which barely moves T.
-    TorchLbfgs,
+    #[serde(alias = "exact")]
+    Eval,
+    /// [impl] What the reference does: the network in training mode (each batch of 32 is
+    /// normalised by its own statistics and updates the BatchNorm running statistics, so
+    /// calibration changes the model evaluated afterwards), `floor(n / 32) * 32` memory
+    /// samples in memory order, temperatures from 1.5 fitted by LBFGS (lr 0.01, 50
+    /// iterations), which stops far from the NLL minimum.
+    Reference,
 }
 
-impl CalibrationSolver {
+impl Calibration {
+    /// The temperature solver.
     pub fn solver(self) -> TemperatureSolver {
         match self {
-            CalibrationSolver::Exact => TemperatureSolver::default(),
-            CalibrationSolver::TorchLbfgs => TemperatureSolver::TorchLbfgs {
-                init: 1.5,
-                lr: 0.01,
-                max_iter: 50,
-            },
+            Calibration::Eval => TemperatureSolver::default(),
+            Calibration::Reference => TemperatureSolver::reference(),
+        }
+    }
+    /// Whether the calibration forward passes run the network in training mode.
+    pub fn train_mode(self) -> bool {
+        self == Calibration::Reference
+    }
+    /// Memory samples per forward pass (in training mode this sets the BatchNorm batch).
+    pub fn chunk(self) -> usize {
+        match self {
+            Calibration::Eval => 64,
+            Calibration::Reference => 32,
+        }
+    }
+    /// How many of `n` memory samples (taken in memory order) the fit uses.
+    pub fn samples(self, n: usize) -> usize {
+        match self {
+            Calibration::Eval => n,
+            Calibration::Reference => n / 32 * 32,
         }
     }
 }
@@ -82,7 +103,7 @@ pub struct SammConfig {
     /// RKD angle loss weight (0 = off, as the reference).
     pub angle_weight: f64,
     pub align_on: AlignOn,
-    pub calibration: CalibrationSolver,
+    pub calibration: Calibration,
 }
 
 impl Default for SammConfig {
@@ -95,7 +116,7 @@ impl Default for SammConfig {
             rkd_mean: l.rkd_mean,
             angle_weight: l.angle_weight,
             align_on: AlignOn::Logits,
-            calibration: CalibrationSolver::Exact,
+            calibration: Calibration::Eval,
         }
     }
 }

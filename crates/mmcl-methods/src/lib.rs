@@ -33,7 +33,7 @@ pub mod mode;
 pub mod optim;
 pub mod samm;
 
-pub use config::{AlignOn, CalibrationSolver, MethodConfig, MethodKind, OptimConfig, SammConfig};
+pub use config::{AlignOn, Calibration, MethodConfig, MethodKind, OptimConfig, SammConfig};
 pub use memory::{compact_samples, to_compact, to_stored, Memory};
 pub use method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 pub use mode::InferenceMode;

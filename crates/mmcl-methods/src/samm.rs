@@ -3,9 +3,10 @@
 //! selection, RKD on head logits or encoder features), a replay memory ([`crate::memory`],
 //! an mmcl-buffer reservoir by default) that stores the three heads' logits from the
 //! training pass at insertion, per-head temperature
-//! calibration on the whole memory at each task end (network in EVAL mode, unlike the
-//! reference, which leaves it in training mode and so updates BatchNorm statistics), and
-//! four inference modes: audio, visual, fused, calibrated dynamic weighted ensemble.
+//! calibration on the memory at each task end ([`Calibration`]: by default in eval mode
+//! with the exact solver; `reference` reproduces the reference's training-mode LBFGS fit,
+//! which also updates BatchNorm statistics), and four inference modes: audio, visual,
+//! fused, calibrated dynamic weighted ensemble.
 
 use std::path::Path;
 
@@ -18,15 +19,13 @@ use mmcl_losses::{
 };
 use mmcl_model::{AvNet, AvOutput, Modality};
 
-use crate::config::{AlignOn, SammConfig};
+use crate::config::{AlignOn, Calibration, SammConfig};
 use crate::memory::{compact_samples, load_memory, new_memory, remember, save_memory, Memory};
 use crate::method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 use crate::mode::InferenceMode;
 use crate::{write_atomic, MethodError, MethodKind, Result};
 
 const TEMPERATURES_FILE: &str = "temperatures.json";
-/// Memory samples per forward pass during calibration.
-const CALIBRATION_CHUNK: usize = 64;
 
 /// The SAMM method.
 pub struct Samm {
@@ -228,11 +227,19 @@ impl Method for Samm {
         }
         let device = net.model.device().clone();
         let (mut a, mut v, mut f, mut y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for chunk in self.memory.all().chunks(CALIBRATION_CHUNK) {
+        let cal: Calibration = self.cfg.calibration;
+        let items = self.memory.all();
+        let used = cal.samples(items.len());
+        if used == 0 {
+            // Fewer samples than one reference batch (the reference would fail on an empty
+            // logit list): keep the previous temperatures.
+            return Ok(());
+        }
+        for chunk in items[..used].chunks(cal.chunk()) {
             let compact = compact_samples(&chunk.iter().collect::<Vec<_>>())?;
             let samples: Vec<_> = compact.iter().collect();
             let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
-            let out = net.model.forward_t(&ba, &bv, false)?;
+            let out = net.model.forward_t(&ba, &bv, cal.train_mode())?;
             a.push(out.a_logits.detach());
             v.push(out.v_logits.detach());
             f.push(out.av_logits.detach());
