@@ -8,7 +8,7 @@ use ff::software::scaling::{context::Context as Scaler, flag::Flags};
 use ff::util::frame::{audio::Audio as AudioFrame, video::Video as VideoFrame};
 use ffmpeg_next as ff;
 
-use crate::audio::{downmix_into, DecodedAudio};
+use crate::audio::{check_stream, downmix_into, DecodedAudio, FrameBudget, MAX_CHANNELS};
 use crate::error::{MediaError, Result};
 use crate::frames::RgbFrame;
 
@@ -49,7 +49,15 @@ fn round_near(x: f64) -> i64 {
 /// starts at the first frame, and ends at the rounded end of the last frame. For 1 fps on a
 /// 25 fps video that is frames 12, 37, 62, … (the frame shown just before 0.5 s, 1.5 s, …).
 /// Frames are converted to RGB24 with swscale (bicubic flag, as the `ffmpeg` CLI).
-pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
+/// Each output frame goes to `sink`; decoding stops after `max_frames` frames; returns how
+/// many were given ([`crate::frames::decode_video`] collects them). A frame over [`crate::frames::MAX_FRAME_SIDE`] /
+/// [`crate::frames::MAX_FRAME_BYTES`] is a [`MediaError::Limit`] before it is converted.
+pub fn decode_video_each(
+    path: &Path,
+    fps: f64,
+    max_frames: Option<usize>,
+    sink: &mut dyn FnMut(&RgbFrame) -> Result<()>,
+) -> Result<usize> {
     if !(fps.is_finite() && fps > 0.0) {
         return Err(MediaError::InvalidArgument(format!(
             "fps must be positive (got {fps})"
@@ -82,10 +90,15 @@ pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
         })?;
 
     let mut state = FpsState::default();
-    let mut out = Vec::new();
+    let mut out = FrameSink {
+        sink,
+        given: 0,
+        max: max_frames.unwrap_or(usize::MAX),
+    };
     let mut scaler: Option<(Scaler, Pixel, u32, u32)> = None;
     let mut to_rgb = |frame: &VideoFrame| -> Result<RgbFrame> {
         let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
+        crate::frames::check_frame_size(path, w, h)?;
         if scaler
             .as_ref()
             .is_none_or(|s| (s.1, s.2, s.3) != (fmt, w, h))
@@ -115,9 +128,12 @@ pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
 
     let mut receive = |decoder: &mut ff::decoder::Video,
                        state: &mut FpsState,
-                       out: &mut Vec<RgbFrame>|
+                       out: &mut FrameSink|
      -> Result<()> {
         loop {
+            if out.full() {
+                return Ok(());
+            }
             let mut frame = VideoFrame::empty();
             if decoder.receive_frame(&mut frame).is_err() {
                 return Ok(());
@@ -131,8 +147,8 @@ pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
                 } else {
                     None
                 };
-                while state.next < slot {
-                    out.push(rgb.clone().expect("converted above"));
+                while state.next < slot && !out.full() {
+                    out.give(rgb.as_ref().expect("converted above"))?;
                     state.next += 1;
                 }
             } else {
@@ -147,6 +163,9 @@ pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
     };
 
     for (stream, packet) in ictx.packets() {
+        if out.full() {
+            break;
+        }
         if stream.index() != stream_index {
             continue;
         }
@@ -158,27 +177,48 @@ pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
             })?;
         receive(&mut decoder, &mut state, &mut out)?;
     }
-    let _ = decoder.send_eof();
-    receive(&mut decoder, &mut state, &mut out)?;
+    if !out.full() {
+        let _ = decoder.send_eof();
+        receive(&mut decoder, &mut state, &mut out)?;
+    }
 
     if let Some((cur, t)) = &state.cur {
         let dur = frame_dur_s.unwrap_or(state.last_dur.max(0.0));
         let end = round_near((t + dur) * fps);
-        if state.next < end {
+        if state.next < end && !out.full() {
             let rgb = to_rgb(cur)?;
-            while state.next < end {
-                out.push(rgb.clone());
+            while state.next < end && !out.full() {
+                out.give(&rgb)?;
                 state.next += 1;
             }
         }
     }
-    if out.is_empty() {
+    if out.given == 0 {
         return Err(MediaError::NoFrames {
             path: path.to_path_buf(),
             reason: "the video stream decoded to zero frames".into(),
         });
     }
-    Ok(out)
+    Ok(out.given)
+}
+
+/// Where [`decode_video_each`] sends its frames, and when it has enough.
+struct FrameSink<'s> {
+    sink: &'s mut dyn FnMut(&RgbFrame) -> Result<()>,
+    given: usize,
+    max: usize,
+}
+
+impl FrameSink<'_> {
+    fn full(&self) -> bool {
+        self.given >= self.max
+    }
+
+    fn give(&mut self, frame: &RgbFrame) -> Result<()> {
+        (self.sink)(frame)?;
+        self.given += 1;
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -191,8 +231,13 @@ struct FpsState {
 
 /// Decodes the best audio stream of any container FFmpeg reads, down-mixed to mono f32 at the
 /// native rate. FFmpeg applies the container's encoder-delay trimming (edit lists, skip
-/// samples) itself.
+/// samples) itself. Rates and channel counts are checked as in [`crate::audio::decode_file`].
 pub fn decode_audio(path: &Path) -> Result<DecodedAudio> {
+    decode_audio_budgeted(path, &|_| Ok(None))
+}
+
+/// [`decode_audio`] that stops once `budget(rate)` frames are decoded.
+pub(crate) fn decode_audio_budgeted(path: &Path, budget: FrameBudget) -> Result<DecodedAudio> {
     let mut ictx = open(path)?;
     let stream = ictx
         .streams()
@@ -213,11 +258,19 @@ pub fn decode_audio(path: &Path) -> Result<DecodedAudio> {
     let mut mono = Vec::new();
     let mut interleaved = Vec::new();
     let mut rate = 0u32;
-    let mut receive = |decoder: &mut ff::decoder::Audio, mono: &mut Vec<f32>| -> Result<()> {
+    let mut limit: Option<usize> = None;
+    // Ok(true) once the budget is covered.
+    let mut receive = |decoder: &mut ff::decoder::Audio, mono: &mut Vec<f32>| -> Result<bool> {
         let mut frame = AudioFrame::empty();
         while decoder.receive_frame(&mut frame).is_ok() {
-            rate = frame.rate();
             let channels = frame.channels().max(1) as usize;
+            if frame.rate() != rate || channels > MAX_CHANNELS {
+                check_stream(path, frame.rate(), channels)?;
+                if rate == 0 {
+                    limit = budget(frame.rate())?;
+                }
+                rate = frame.rate();
+            }
             frame_to_interleaved(&frame, channels, &mut interleaved).ok_or_else(|| {
                 MediaError::UnsupportedCodec {
                     path: path.to_path_buf(),
@@ -225,9 +278,13 @@ pub fn decode_audio(path: &Path) -> Result<DecodedAudio> {
                 }
             })?;
             downmix_into(&interleaved, channels, mono);
+            if limit.is_some_and(|l| mono.len() >= l) {
+                return Ok(true);
+            }
         }
-        Ok(())
+        Ok(false)
     };
+    let mut covered = false;
     for (stream, packet) in ictx.packets() {
         if stream.index() != stream_index {
             continue;
@@ -238,10 +295,18 @@ pub fn decode_audio(path: &Path) -> Result<DecodedAudio> {
                 path: path.to_path_buf(),
                 reason: format!("audio packet rejected by the decoder: {e}"),
             })?;
+        if receive(&mut decoder, &mut mono)? {
+            covered = true;
+            break;
+        }
+    }
+    if !covered {
+        let _ = decoder.send_eof();
         receive(&mut decoder, &mut mono)?;
     }
-    let _ = decoder.send_eof();
-    receive(&mut decoder, &mut mono)?;
+    if let Some(l) = limit {
+        mono.truncate(l);
+    }
     if mono.is_empty() || rate == 0 {
         return Err(MediaError::NoSamples {
             path: path.to_path_buf(),

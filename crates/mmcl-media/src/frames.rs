@@ -41,17 +41,58 @@ pub fn list_frame_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Decodes one JPEG/PNG file (format from its content) to RGB u8.
+/// Widest and tallest frame any decoder accepts (pixels per side): 8K UHD (7680 x 4320) fits.
+pub const MAX_FRAME_SIDE: u32 = 8192;
+/// Most bytes one frame may decode to, both in the decoder's own pixel format and as RGB u8
+/// (`image::Limits::max_alloc` and our check before the RGB conversion): 8K RGB8 is 95 MiB.
+pub const MAX_FRAME_BYTES: u64 = 128 << 20;
+/// Largest frame file read (a JPEG/PNG frame is kilobytes to a few megabytes).
+pub const MAX_FRAME_FILE_BYTES: u64 = 64 << 20;
+
+/// The one check of a frame's declared size, shared by the image and the video decoders:
+/// each side <= [`MAX_FRAME_SIDE`] and the RGB u8 frame <= [`MAX_FRAME_BYTES`].
+pub(crate) fn check_frame_size(path: &Path, width: u32, height: u32) -> Result<()> {
+    let rgb = width as u64 * height as u64 * 3;
+    if width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE || rgb > MAX_FRAME_BYTES {
+        return Err(MediaError::Limit {
+            path: path.to_path_buf(),
+            reason: format!(
+                "frame of {width}x{height} pixels is over the limit of {MAX_FRAME_SIDE} px per \
+                 side and {} MiB as RGB",
+                MAX_FRAME_BYTES >> 20
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes one JPEG/PNG file (format from its content) to RGB u8. A file over
+/// [`MAX_FRAME_FILE_BYTES`] or an image over [`check_frame_size`]'s limits is a
+/// [`MediaError::Limit`], found before its pixels are allocated.
 pub fn read_frame(path: &Path) -> Result<RgbFrame> {
-    let bytes = std::fs::read(path).map_err(|source| MediaError::Io {
+    let io = |source| MediaError::Io {
         path: path.into(),
         source,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FRAME_FILE_BYTES {
+        return Err(MediaError::Limit {
+            path: path.to_path_buf(),
+            reason: format!(
+                "image file of {len} bytes is over the limit of {} MiB",
+                MAX_FRAME_FILE_BYTES >> 20
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     decode_frame_bytes(&bytes, path)
 }
 
-/// Decodes an in-memory JPEG/PNG; `path` only names the source in errors.
+/// Decodes an in-memory JPEG/PNG; `path` only names the source in errors. Decoding runs under
+/// `image::Limits` ([`MAX_FRAME_SIDE`] per side, [`MAX_FRAME_BYTES`] of allocation) and the
+/// declared size is checked from the header before any pixel buffer exists.
 pub fn decode_frame_bytes(bytes: &[u8], path: &Path) -> Result<RgbFrame> {
+    use image::ImageDecoder;
     let err = |reason: String| MediaError::Image {
         path: path.to_path_buf(),
         reason,
@@ -62,7 +103,50 @@ pub fn decode_frame_bytes(bytes: &[u8], path: &Path) -> Result<RgbFrame> {
         });
     }
     let format = image::guess_format(bytes).map_err(|e| err(e.to_string()))?;
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| err(e.to_string()))?;
+    let reader = |max_side: Option<u32>| {
+        let mut r = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        let mut limits = image::Limits::default();
+        limits.max_image_width = max_side;
+        limits.max_image_height = max_side;
+        limits.max_alloc = Some(MAX_FRAME_BYTES);
+        r.limits(limits);
+        r
+    };
+    let limit_err = |e: image::ImageError| match e {
+        image::ImageError::Limits(l) => {
+            // Name the declared size (read again from the header, only on this error path).
+            if let Ok((w, h)) = reader(None).into_dimensions() {
+                if let Err(e) = check_frame_size(path, w, h) {
+                    return e;
+                }
+            }
+            MediaError::Limit {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{l} (frames: at most {MAX_FRAME_SIDE} px per side, {} MiB decoded)",
+                    MAX_FRAME_BYTES >> 20
+                ),
+            }
+        }
+        other => err(other.to_string()),
+    };
+    let decoder = reader(Some(MAX_FRAME_SIDE))
+        .into_decoder()
+        .map_err(limit_err)?;
+    let (w, h) = decoder.dimensions();
+    check_frame_size(path, w, h)?;
+    if decoder.total_bytes() > MAX_FRAME_BYTES {
+        return Err(MediaError::Limit {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{w}x{h} {:?} image decodes to {} bytes, over the limit of {} MiB",
+                decoder.color_type(),
+                decoder.total_bytes(),
+                MAX_FRAME_BYTES >> 20
+            ),
+        });
+    }
+    let img = image::DynamicImage::from_decoder(decoder).map_err(limit_err)?;
     if img.width() == 0 || img.height() == 0 {
         return Err(err("zero-sized image".into()));
     }
@@ -88,24 +172,43 @@ pub fn read_frames(input: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
 }
 
 /// Decodes a video file at `fps` frames per second, like `ffmpeg -i input -vf fps=<fps>`
-/// (frame `k` is the frame shown at time `k / fps`), as RGB u8 at native resolution.
-#[cfg(feature = "ffmpeg")]
+/// (frame `k` is the frame shown at time `k / fps`), as RGB u8 at native resolution. Needs the
+/// `ffmpeg` feature; without it always [`MediaError::FfmpegDisabled`] (after checking that the
+/// file is readable).
 pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
-    crate::ffmpeg::decode_video(path, fps)
+    let mut out = Vec::new();
+    decode_video_each(path, fps, None, &mut |f| {
+        out.push(f.clone());
+        Ok(())
+    })?;
+    Ok(out)
 }
 
-/// Decodes a video file at `fps` frames per second. This build has no `ffmpeg` feature, so it
-/// always returns [`MediaError::FfmpegDisabled`] (after checking that the file is readable).
-#[cfg(not(feature = "ffmpeg"))]
-pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
-    let _ = fps;
-    std::fs::metadata(path).map_err(|source| MediaError::Io {
-        path: path.into(),
-        source,
-    })?;
-    Err(MediaError::FfmpegDisabled {
-        path: path.to_path_buf(),
-    })
+/// [`decode_video`] that hands each output frame to `sink` instead of collecting them (so a
+/// caller can shrink each frame before the next is decoded) and stops after `max_frames`
+/// frames. Returns the number of frames given to `sink`. Each frame is checked against
+/// [`MAX_FRAME_SIDE`] / [`MAX_FRAME_BYTES`] before it is converted.
+pub fn decode_video_each(
+    path: &Path,
+    fps: f64,
+    max_frames: Option<usize>,
+    sink: &mut dyn FnMut(&RgbFrame) -> Result<()>,
+) -> Result<usize> {
+    #[cfg(feature = "ffmpeg")]
+    {
+        crate::ffmpeg::decode_video_each(path, fps, max_frames, sink)
+    }
+    #[cfg(not(feature = "ffmpeg"))]
+    {
+        let _ = (fps, max_frames, sink);
+        std::fs::metadata(path).map_err(|source| MediaError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Err(MediaError::FfmpegDisabled {
+            path: path.to_path_buf(),
+        })
+    }
 }
 
 /// Chooses `t` of `n_avail` frame indices, in increasing order.
