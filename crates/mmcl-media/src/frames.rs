@@ -67,7 +67,7 @@ pub(crate) fn check_frame_size(path: &Path, width: u32, height: u32) -> Result<(
 }
 
 /// Decodes one JPEG/PNG file (format from its content) to RGB u8. A file over
-/// [`MAX_FRAME_FILE_BYTES`] or an image over [`check_frame_size`]'s limits is a
+/// [`MAX_FRAME_FILE_BYTES`] or an image over [`MAX_FRAME_SIDE`] / [`MAX_FRAME_BYTES`] is a
 /// [`MediaError::Limit`], found before its pixels are allocated.
 pub fn read_frame(path: &Path) -> Result<RgbFrame> {
     let io = |source| MediaError::Io {

@@ -16,6 +16,31 @@
 //! normalise 2.8 ms, of which JPEG decoding (zune-jpeg, through `image`) is 1.9-2.0 ms and one
 //! RandomResizedCrop 0.15 ms; 3.25 ms per clip in all (the reference's Python path: 23 ms).
 //!
+//! # Resource limits
+//!
+//! No input can make a decoder allocate without bound: every limit is checked from the
+//! header, before the buffers it would size exist, and is a [`MediaError::Limit`] naming the
+//! file and the reason.
+//!
+//! | what | limit | where |
+//! |---|---|---|
+//! | declared sample rate | [`audio::MIN_SAMPLE_RATE`]..=[`audio::MAX_SAMPLE_RATE`] (1 kHz - 768 kHz) | direct WAV path, symphonia (header and every packet), FFmpeg (every frame) |
+//! | channels | [`audio::MAX_CHANNELS`] (32) | the same |
+//! | resampler FFT block | [`audio::MAX_RESAMPLE_BLOCK`] (65536 frames) | [`audio::resample`], and [`audio::load_mono_with`] before decoding |
+//! | decoded span | [`audio::DecodeOptions::max_seconds`]: decoding stops once it is covered | all audio decoders |
+//! | frame size | [`frames::MAX_FRAME_SIDE`] (8192 px) per side; [`frames::MAX_FRAME_BYTES`] (128 MiB) decoded, and again as RGB u8 | `image::Limits` + header check (JPEG, PNG), FFmpeg video frames |
+//! | frame file | [`frames::MAX_FRAME_FILE_BYTES`] (64 MiB) | [`frames::read_frame`] |
+//!
+//! From these, the memory of decoding an audio span of `S` seconds resampled to `t` Hz is at
+//! most 4 B x (`S` x 768k + 460k look-ahead frames) of native-rate mono samples + 4 B x `S`
+//! x `t` of output + about 20 MB of read block, packet and resampler buffers: for `S` = 10 s
+//! and `t` = 16 kHz, under 60 MB whatever the file declares. One frame needs at most the file
+//! (64 MiB) + the decoded image (128 MiB) + its RGB copy (128 MiB) = 320 MiB, and only while it
+//! is decoded. (`mmcl-data`'s `prep` builds its per-clip ceiling on these.) Tested by
+//! `tests/hostile.rs`: lying-rate WAVs (1 Hz, 2 Hz, 2^31-1, 2^32-1), PNG/JPEG headers declaring
+//! 20000 x 20000, 10-minute clips and truncated files, each in a child process capped at
+//! 1 GiB of address space.
+//!
 //! Cargo feature `ffmpeg` (needs FFmpeg's development libraries) adds video decoding and
 //! audio extraction from containers symphonia cannot read.
 //!
@@ -52,7 +77,9 @@ pub mod resize;
 pub mod spectrogram;
 pub mod transform;
 
-pub use audio::{decode_file, load_mono, resample, DecodedAudio};
+pub use audio::{
+    decode_file, decode_file_with, load_mono, load_mono_with, resample, DecodeOptions, DecodedAudio,
+};
 pub use error::{MediaError, Result};
 pub use frames::{read_frame_dir, select_frames, RgbFrame};
 pub use spectrogram::{PadMode, Spectrogram, SpectrogramConfig, Stft};
