@@ -139,15 +139,13 @@ impl ReplayBuffer<StoredSample> {
             "meta".to_string(),
             serde_json::to_string(&self.meta()).map_err(|e| state_err(e.to_string()))?,
         );
-        let bytes = safetensors::serialize(tensors, Some(metadata))
+        let bytes = mmcl_io::safetensors_bytes(tensors, Some(metadata))
             .map_err(|e| state_err(e.to_string()))?;
         let io = |source| BufferError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        mmcl_io::write_atomic(path, &bytes).map_err(io)
     }
 
     /// Reads a buffer written by [`ReplayBuffer::save`].

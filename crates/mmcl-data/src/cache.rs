@@ -216,14 +216,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `bytes` to `path` through a sibling temp file and a rename.
+/// Writes `bytes` to `path` atomically and durably (mmcl-io's shared writer).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    fs::write(&tmp, bytes).map_err(|e| CacheError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| CacheError::io(path, e))
+    mmcl_io::write_atomic(path, bytes).map_err(|e| CacheError::io(path, e))
 }
 
 /// File name of shard `k`.
@@ -308,12 +303,13 @@ pub(crate) fn write_shard(
             TensorView::new(Dtype::U8, fshape.to_vec(), &c.frames).map_err(shard_err)?,
         ));
     }
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| CacheError::Shard {
+    // Sorted header: the same clips give the same shard bytes on every prep.
+    let bytes = mmcl_io::safetensors_bytes(views, Some(meta)).map_err(|e| CacheError::Shard {
         path: tmp.clone(),
         reason: e.to_string(),
     })?;
-    fs::write(&tmp, &bytes).map_err(|e| CacheError::io(&tmp, e))?;
-    fs::rename(&tmp, &fin).map_err(|e| CacheError::io(&fin, e))
+    write_atomic(&tmp, &bytes)?;
+    mmcl_io::rename_durable(&tmp, &fin).map_err(|e| CacheError::io(&fin, e))
 }
 
 /// What a shard's metadata says (read without touching its tensor data).

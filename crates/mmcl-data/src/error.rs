@@ -46,6 +46,9 @@ pub enum CacheError {
     IndexOutOfRange { index: usize, len: usize },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Another `prep` is writing the same cache.
+    #[error(transparent)]
+    Lock(#[from] mmcl_io::LockError),
     #[error("{context}: {source}")]
     Media {
         context: String,

@@ -6,7 +6,8 @@
 //! the same directory resumes: finished shards are kept, `.tmp/` is cleared, and the cache
 //! header (`cache.json`) only says `complete: true` once every shard exists. The header
 //! records the manifest's SHA-256 and the options; running with another manifest or other
-//! options on an existing cache is an error, never a silent mix.
+//! options on an existing cache is an error, never a silent mix. One `prep` writes a cache
+//! at a time: it holds an advisory lock (`.lock`), and a second one is refused at once.
 //!
 //! A clip that cannot be used (missing or unreadable audio or frames, fewer than
 //! `min_frames` frames, frames of different sizes) is skipped and reported with its reason
@@ -202,6 +203,8 @@ pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<P
             opts.video_fps
         )));
     }
+    // One writer per cache: a second prep into it is refused at once, naming the holder.
+    let _lock = mmcl_io::DirLock::acquire(out)?;
 
     // Create or check the header before touching anything else.
     let shard_dir = out.join(SHARD_DIR);

@@ -4,7 +4,8 @@
 //!   fsync it, rename it over the target and fsync the folder, so readers (and a run killed
 //!   or a machine losing power mid-write) see the old file or the complete new one, never
 //!   an empty or half-written one. New files get mode `0666 & !umask` (0644 under the usual
-//!   umask), like any other file the user creates.
+//!   umask), like any other file the user creates. [`write_atomic_bulk`] +
+//!   [`sync_filesystem`]: the same for outputs of thousands of files, synced once.
 //! - [`safetensors_bytes`]: `safetensors::serialize` with the header's keys in sorted order
 //!   (the crate writes its metadata map in hash order), so the same tensors give the same
 //!   bytes on every run.
@@ -29,6 +30,9 @@ mod atomic;
 mod lock;
 mod tensors;
 
-pub use atomic::{rename_durable, sync_dir, temp_path, write_atomic, write_atomic_with};
+pub use atomic::{
+    rename_durable, sync_dir, sync_filesystem, temp_path, write_atomic, write_atomic_bulk,
+    write_atomic_with,
+};
 pub use lock::{DirLock, LockError, LOCK_FILE};
 pub use tensors::{canonical_safetensors, safetensors_bytes};

@@ -100,19 +100,19 @@ fn write_both(stem: &Path, drawing: &impl Drawing) -> Result<[PathBuf; 2]> {
     }
     crate::io::write_atomic(&svg_path, svg.as_bytes())?;
 
-    // The bitmap backend picks the encoder from the extension, so the temporary name
+    // The bitmap backend picks the encoder from the extension; mmcl-io's temporary name
     // keeps `.png` at the end.
-    let tmp_png = crate::io::temp_sibling(&png_path, "png");
-    let drawn = (|| {
-        let area = BitMapBackend::new(&tmp_png, SIZE).into_drawing_area();
-        drawing.draw(area.clone())?;
-        area.present().map_err(|e| e.to_string())
-    })();
-    if let Err(e) = drawn {
-        let _ = std::fs::remove_file(&tmp_png);
-        return Err(plot_err(&png_path, e));
-    }
-    std::fs::rename(&tmp_png, &png_path).map_err(|e| MetricsError::io(&png_path, e))?;
+    mmcl_io::write_atomic_with(
+        &png_path,
+        |tmp_png| {
+            let area = BitMapBackend::new(tmp_png, SIZE).into_drawing_area();
+            drawing
+                .draw(area.clone())
+                .and_then(|()| area.present().map_err(|e| e.to_string()))
+                .map_err(|e| plot_err(&png_path, e))
+        },
+        |e| MetricsError::io(&png_path, e),
+    )?;
     Ok([svg_path, png_path])
 }
 

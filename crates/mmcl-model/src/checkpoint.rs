@@ -8,7 +8,7 @@
 //! metadata as an unordered map). PyTorch ignores it, and [`infer_config`] works without it
 //! for every audio-visual layout by reading the tensor shapes.
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use safetensors::{Dtype, SafeTensors, View};
@@ -160,32 +160,6 @@ fn f32_entry(t: &Tensor) -> Result<Entry> {
     })
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory + rename).
-fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| ckpt_err(path, "not a file path"))?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = write(&tmp).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 impl AvNet {
     /// The state_dict as candle tensors: parameters and running statistics (f32) and
     /// `num_batches_tracked` (i64 scalars), keyed by their PyTorch names.
@@ -227,13 +201,12 @@ impl AvNet {
         let json = serde_json::to_string(self.config())
             .map_err(|e| ckpt_err(path, format!("cannot encode the config: {e}")))?;
         let meta = HashMap::from([(META_KEY.to_string(), json)]);
-        write_atomic(path, |tmp| {
-            safetensors::serialize_to_file(
-                entries.iter().map(|(k, e)| (k.as_str(), e)),
-                Some(meta),
-                tmp,
-            )
-            .map_err(|e| ckpt_err(path, format!("cannot write: {e}")))
+        let bytes =
+            mmcl_io::safetensors_bytes(entries.iter().map(|(k, e)| (k.as_str(), e)), Some(meta))
+                .map_err(|e| ckpt_err(path, format!("cannot encode: {e}")))?;
+        mmcl_io::write_atomic(path, &bytes).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
         })
     }
 

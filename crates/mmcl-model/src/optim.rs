@@ -247,15 +247,13 @@ impl Sgd {
             .into_iter()
             .map(|(n, t)| Ok((n, t.to_device(&Device::Cpu)?)))
             .collect::<Result<_>>()?;
-        let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(|e| {
+        let bytes = mmcl_io::safetensors_bytes(tensors, Some(metadata)).map_err(|e| {
             ModelError::Checkpoint {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             }
         })?;
-        let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        mmcl_io::write_atomic(path, &bytes).map_err(io)
     }
 
     /// Restores the state written by [`Sgd::save_state`]: momentum buffers and step count.

@@ -1,6 +1,5 @@
 //! Writing a whole dataset: media files, manifest and reports, in parallel but
 //! deterministically (each clip draws from its own ChaCha8 stream of the seed).
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
@@ -223,6 +222,9 @@ pub fn generate_with(
         media_bytes += b;
     }
     let manifest_path = out.join("manifest.csv");
+    // The media were written without per-file fsyncs: make them durable before the
+    // manifest that lists them.
+    mmcl_io::sync_filesystem(out).map_err(io(out))?;
     manifest.write(&manifest_path)?;
     let report = DatasetReport::new(&identity, &signatures, &manifest);
     let json_path = out.join("dataset.json");
@@ -295,7 +297,7 @@ fn write_clip(
         source,
     })?;
     let mut bytes = wav.len() as u64;
-    write_atomic(&audio_path, &wav)?;
+    write_media(&audio_path, &wav)?;
 
     let frames_rel = format!("frames/{}", spec.id);
     let frames_dir = out.join(&frames_rel);
@@ -310,7 +312,7 @@ fn write_clip(
             source,
         })?;
         bytes += png.len() as u64;
-        write_atomic(&path, &png)?;
+        write_media(&path, &png)?;
     }
     let mut entry = ManifestEntry::new(spec.id.clone(), spec.label, spec.split)
         .with_audio(audio_rel)
@@ -325,21 +327,21 @@ fn write_clip(
 
 #[cfg(feature = "ffmpeg")]
 fn write_video(path: &Path, clip: &RenderedClip, sample_rate: u32) -> Result<u64, SynthError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    crate::mp4::write_mp4(&tmp, &clip.frames, &clip.audio, sample_rate).map_err(|e| {
-        SynthError::Mp4 {
+    mmcl_io::write_atomic_with(
+        path,
+        |tmp| {
+            crate::mp4::write_mp4(tmp, &clip.frames, &clip.audio, sample_rate).map_err(|e| {
+                SynthError::Mp4 {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            })
+        },
+        |source| SynthError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| SynthError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+            source,
+        },
+    )?;
     std::fs::metadata(path)
         .map(|m| m.len())
         .map_err(|source| SynthError::Io {
@@ -381,21 +383,20 @@ pub fn encode_png(frame: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
     Ok(buf)
 }
 
-/// Writes through a temporary sibling and a rename.
+/// Writes atomically and durably (mmcl-io's shared writer).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SynthError> {
-    let io = |source| SynthError::Io {
+    mmcl_io::write_atomic(path, bytes).map_err(|source| SynthError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+    })
+}
+
+/// A media file: atomic, made durable by the one `sync_filesystem` before the manifest.
+fn write_media(path: &Path, bytes: &[u8]) -> Result<(), SynthError> {
+    mmcl_io::write_atomic_bulk(path, bytes).map_err(|source| SynthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Per-class entry of `dataset.json`.

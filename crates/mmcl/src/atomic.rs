@@ -1,23 +1,14 @@
-//! Every file the runner writes goes through [`write_atomic`]: readers (and a run killed
-//! mid-write) see the old file or the new one, never half of one.
-use std::io::Write;
+//! Every file the runner writes goes through [`write_atomic`] (mmcl-io's one durable
+//! writer): readers (and a run killed mid-write) see the old file or the new one, never half
+//! of one, and a written file survives a power loss.
 use std::path::Path;
 
 use anyhow::Context;
 
-/// Writes `bytes` to a temporary file in `path`'s folder, then renames it onto `path`.
+/// Writes `bytes` to a temporary file in `path`'s folder, fsyncs it, renames it onto
+/// `path` and fsyncs the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    mmcl_io::write_atomic(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

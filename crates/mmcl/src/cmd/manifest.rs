@@ -1,7 +1,6 @@
 //! `mmcl manifest …`: build benchmark manifests from datasets users bring.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use mmcl_data::vggsound::{build_manifest, VggSoundOptions};
 
@@ -62,10 +61,7 @@ fn vggsound(a: VggSoundArgs) -> anyhow::Result<()> {
         .report
         .unwrap_or_else(|| a.out.with_extension("report.json"));
     let json = serde_json::to_string_pretty(&report)?;
-    let tmp = report_path.with_extension("json.tmp");
-    std::fs::write(&tmp, json)
-        .and_then(|_| std::fs::rename(&tmp, &report_path))
-        .with_context(|| format!("writing {}", report_path.display()))?;
+    crate::atomic::write_atomic(&report_path, json.as_bytes())?;
 
     for p in &report.csv_problems {
         eprintln!("warning: {}:{}: {}", a.csv.display(), p.line, p.reason);

@@ -125,6 +125,6 @@ fn write_safetensors(
             Ok((*name, TensorView::new(*dtype, shape.clone(), data)?))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let bytes = safetensors::serialize(views, None)?;
+    let bytes = mmcl_io::safetensors_bytes(views, None)?;
     crate::atomic::write_atomic(path, &bytes)
 }

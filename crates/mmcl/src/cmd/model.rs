@@ -208,6 +208,6 @@ fn forward_batched(
 
 /// Writes the logits as safetensors, atomically.
 fn write_logits(path: &Path, tensors: &HashMap<String, Tensor>) -> anyhow::Result<()> {
-    let bytes = safetensors::serialize(tensors, None)?;
+    let bytes = mmcl_io::safetensors_bytes(tensors, None)?;
     crate::atomic::write_atomic(path, &bytes)
 }

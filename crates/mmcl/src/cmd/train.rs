@@ -1,11 +1,13 @@
 //! `mmcl train`: one continual-learning run from a preset, a TOML config and overrides;
-//! `--resume RUN_DIR` continues an interrupted run from its last finished task.
+//! `--resume RUN_DIR` continues an interrupted run from its last finished task; `--lr` and
+//! `--epochs` are its resumable overrides (applied to the tasks still to train and recorded
+//! in the run's `config-history.json`); any other setting is refused by name.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use mmcl_scheduler::{resume, train, RunOptions, RunResults};
+use mmcl_scheduler::{resume_with, train, ResumeOverrides, RunOptions, RunResults};
 
 use crate::config::{resolve, ConfigSources};
 
@@ -34,8 +36,10 @@ pub struct TrainArgs {
     /// Prepared cache folder (`mmcl prep` output).
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// Epochs per task (with --resume: for the tasks still to train).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Learning rate (with --resume: from the next step on, e.g. after a divergence).
     #[arg(long)]
     pub lr: Option<f64>,
     /// `cpu` or `cuda:N`.
@@ -47,7 +51,8 @@ pub struct TrainArgs {
     /// The run folder to create.
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint.
+    /// Continue the run in this folder from its last checkpoint (only --lr, --epochs and
+    /// --quiet may be given with it).
     #[arg(long, conflicts_with_all = ["config", "preset", "out"])]
     pub resume: Option<PathBuf>,
     /// Print the resolved config and exit.
@@ -65,7 +70,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ..RunOptions::default()
     };
     if let Some(dir) = &args.resume {
-        let r = resume(dir, &opts)?;
+        refuse_non_resumable(&args)?;
+        let overrides = ResumeOverrides {
+            lr: args.lr,
+            epochs: args.epochs,
+        };
+        let r = resume_with(dir, &overrides, &opts)?;
         print_summary(&r);
         return Ok(());
     }
@@ -110,6 +120,31 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let r = train(&cfg, out, &opts)?;
     print_summary(&r);
+    Ok(())
+}
+
+/// A resumed run keeps its experiment: only the documented resumable overrides may come with
+/// `--resume`; any other flag is an error naming it (it would otherwise be silently ignored).
+fn refuse_non_resumable(a: &TrainArgs) -> Result<()> {
+    let given = [
+        ("--scenario", a.scenario.is_some()),
+        ("--method", a.method.is_some()),
+        ("--buffer", a.buffer.is_some()),
+        ("--modality", a.modality.is_some()),
+        ("--seed", a.seed.is_some()),
+        ("--cache", a.cache.is_some()),
+        ("--device", a.device.is_some()),
+        ("--set", !a.sets.is_empty()),
+        ("--dry-run", a.dry_run),
+    ];
+    let refused: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
+    if !refused.is_empty() {
+        bail!(
+            "{} cannot be changed when resuming (only --lr and --epochs can: they apply to the tasks still to train); start a new run with --out to change {}",
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
+        );
+    }
     Ok(())
 }
 
