@@ -80,15 +80,17 @@ fn config(kind: MethodKind) -> ExperimentConfig {
             momentum: 0.9,
             ..OptimConfig::default()
         },
-        train: TrainSection {
-            epochs: 1,
-            joint_epochs: None,
-            batch_size: 16,
-            eval_batch_size: 64,
-            eval_random_init: false,
-            eval_future: false,
-        },
+        train: train_section(),
     }
+}
+
+/// One epoch per task at batch 16, no extra evaluations. Parsed, so settings added to the
+/// section later take their defaults here.
+fn train_section() -> TrainSection {
+    toml::from_str(
+        "epochs = 1\nbatch_size = 16\neval_batch_size = 64\neval_random_init = false\neval_future = false\n",
+    )
+    .unwrap()
 }
 
 fn stop_after(steps: usize) -> RunOptions {
