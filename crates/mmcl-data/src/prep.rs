@@ -10,8 +10,29 @@
 //! at a time: it holds an advisory lock (`.lock`), and a second one is refused at once.
 //!
 //! A clip that cannot be used (missing or unreadable audio or frames, fewer than
-//! `min_frames` frames, frames of different sizes) is skipped and reported with its reason
-//! in `report.json` and in [`PrepReport`]; nothing is dropped silently.
+//! `min_frames` frames, frames of different sizes, media over a decoding limit) is skipped
+//! and reported with its reason in `report.json` and in [`PrepReport`]; nothing is dropped
+//! silently, and no input can take the run down.
+//!
+//! # Memory per clip
+//!
+//! Each decoding thread holds one clip at a time, and a clip never needs more than:
+//! * audio: only the stored span (`clip_seconds`) is decoded
+//!   ([`mmcl_media::audio::load_mono_with`]), under the media crate's limits (rates
+//!   1 kHz - 768 kHz, <= 32 channels, resampler blocks <= 65536 frames): under 60 MB for a
+//!   10 s clip whatever the file declares (the `mmcl-media` crate doc derives it), plus the
+//!   stored i16 copy (2 B x `clip_samples`);
+//! * frames: one native frame at a time, decoded under `image::Limits` (<= 8192 px per side,
+//!   <= 128 MiB decoded, <= 64 MiB file: at most 320 MiB while it is decoded), each shrunk
+//!   to the stored size before the next is read; the stored frames of one clip are capped
+//!   at [`MAX_CLIP_FRAME_BYTES`] (128 MiB; a default-size clip of 10 frames is 3.5 MB),
+//!   beyond which the clip is skipped as `frames_over_limit`. (Frames decoded from a video
+//!   arrive together, each within the same per-frame limits.)
+//!
+//! So one clip peaks below about 60 MB + 320 MiB + 128 MiB; `jobs` threads decode in
+//! parallel, and a shard's stored clips (at most `shard_clips` x 128 MiB, 64 x 3.5 MB at
+//! the defaults) are held until it is written. Tested by `tests/hostile.rs` under a 1 GiB
+//! address-space cap.
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +49,11 @@ use crate::cache::{
 };
 use crate::error::{CacheError, Result};
 use crate::manifest::{Manifest, ManifestEntry};
+use mmcl_media::MediaError;
+
+/// Most bytes the stored frames of one clip may take (`[T, H, W, 3]` after the resize to
+/// `frame_size`); a clip over it is skipped as [`SkipReason::FramesOverLimit`].
+pub const MAX_CLIP_FRAME_BYTES: u64 = 128 << 20;
 
 /// Options of `prep`. The first five fields define the cache ([`CacheOptions`]); `jobs` and
 /// `progress` only change how it is built.
@@ -123,6 +149,9 @@ pub enum SkipReason {
     AudioMissing,
     /// The audio could not be decoded or resampled.
     AudioUnreadable,
+    /// The audio declares a format over a decoding limit (a sample rate outside
+    /// 1 kHz - 768 kHz, too many channels, a rate pair the resampler refuses).
+    AudioOverLimit,
     /// The audio decoded to zero samples.
     AudioEmpty,
     /// The frame folder (or video) named by the manifest does not exist.
@@ -133,6 +162,9 @@ pub enum SkipReason {
     TooFewFrames,
     /// Frames of one clip have different sizes.
     FrameSizeMismatch,
+    /// A frame over the image limits, or the clip's stored frames over
+    /// [`MAX_CLIP_FRAME_BYTES`].
+    FramesOverLimit,
 }
 
 impl SkipReason {
@@ -140,11 +172,13 @@ impl SkipReason {
         match self {
             SkipReason::AudioMissing => "audio_missing",
             SkipReason::AudioUnreadable => "audio_unreadable",
+            SkipReason::AudioOverLimit => "audio_over_limit",
             SkipReason::AudioEmpty => "audio_empty",
             SkipReason::FramesMissing => "frames_missing",
             SkipReason::FramesUnreadable => "frames_unreadable",
             SkipReason::TooFewFrames => "too_few_frames",
             SkipReason::FrameSizeMismatch => "frame_size_mismatch",
+            SkipReason::FramesOverLimit => "frames_over_limit",
         }
     }
 }
@@ -454,8 +488,19 @@ fn decode_clip(
             format!("{}: file not found", audio_path.display()),
         ));
     }
-    let wave = mmcl_media::audio::load_mono(&audio_path, options.sample_rate)
-        .map_err(|err| skip(SkipReason::AudioUnreadable, err.to_string()))?;
+    // Only the stored span is decoded (a longer file is cut to it anyway).
+    let span = mmcl_media::audio::DecodeOptions::first_seconds(
+        options.clip_samples as f64 / options.sample_rate as f64,
+    );
+    let wave = mmcl_media::audio::load_mono_with(&audio_path, options.sample_rate, &span).map_err(
+        |err| {
+            let reason = match err {
+                MediaError::Limit { .. } => SkipReason::AudioOverLimit,
+                _ => SkipReason::AudioUnreadable,
+            };
+            skip(reason, err.to_string())
+        },
+    )?;
     if wave.is_empty() {
         return Err(skip(
             SkipReason::AudioEmpty,
@@ -464,16 +509,30 @@ fn decode_clip(
     }
     let audio_le = tile_to_i16_le(&wave, options.clip_samples);
 
-    // Frames: the frame folder, else frames decoded from the video.
-    let frames = if let Some(dir) = manifest.frames_path(e) {
+    let frames_err = |err: MediaError| {
+        let reason = match err {
+            MediaError::Limit { .. } => SkipReason::FramesOverLimit,
+            _ => SkipReason::FramesUnreadable,
+        };
+        skip(reason, err.to_string())
+    };
+    // Frames: the frame folder (each frame shrunk to the stored size as it is read), else
+    // frames decoded from the video.
+    let mut stored = StoredFrames::new(options.frame_size);
+    if let Some(dir) = manifest.frames_path(e) {
         if !dir.exists() {
             return Err(skip(
                 SkipReason::FramesMissing,
                 format!("{}: folder not found", dir.display()),
             ));
         }
-        mmcl_media::frames::read_frame_dir(&dir)
-            .map_err(|err| skip(SkipReason::FramesUnreadable, err.to_string()))?
+        let files = mmcl_media::frames::list_frame_files(&dir).map_err(frames_err)?;
+        for file in &files {
+            let f = mmcl_media::frames::read_frame(file).map_err(frames_err)?;
+            stored
+                .push(&f, files.len())
+                .map_err(|(reason, detail)| skip(reason, detail))?;
+        }
     } else if let Some(video) = manifest.video_path(e) {
         if !video.exists() {
             return Err(skip(
@@ -481,50 +540,30 @@ fn decode_clip(
                 format!("{}: file not found", video.display()),
             ));
         }
-        mmcl_media::frames::decode_video(&video, video_fps)
-            .map_err(|err| skip(SkipReason::FramesUnreadable, err.to_string()))?
+        let decoded = mmcl_media::frames::decode_video(&video, video_fps).map_err(frames_err)?;
+        for f in &decoded {
+            stored
+                .push(f, decoded.len())
+                .map_err(|(reason, detail)| skip(reason, detail))?;
+        }
     } else {
         return Err(skip(
             SkipReason::FramesMissing,
             "no frames or video path".into(),
         ));
-    };
-    if frames.len() < options.min_frames {
+    }
+    if stored.count < options.min_frames {
         return Err(skip(
             SkipReason::TooFewFrames,
             format!(
                 "{} frames, at least {} needed",
-                frames.len(),
-                options.min_frames
+                stored.count, options.min_frames
             ),
         ));
     }
-    let (w0, h0) = frames[0].dimensions();
-    if let Some((t, f)) = frames
-        .iter()
-        .enumerate()
-        .find(|(_, f)| f.dimensions() != (w0, h0))
-    {
-        return Err(skip(
-            SkipReason::FrameSizeMismatch,
-            format!(
-                "frame {t} is {}x{}, frame 0 is {w0}x{h0}",
-                f.width(),
-                f.height()
-            ),
-        ));
-    }
-    let (w, h) = stored_size(w0, h0, options.frame_size);
-    let mut data = Vec::with_capacity(frames.len() * (w * h * 3) as usize);
-    for f in &frames {
-        if (w, h) == (w0, h0) {
-            data.extend_from_slice(f.as_raw());
-        } else {
-            let r = mmcl_media::image_ops::resize(f, w, h)
-                .map_err(|err| skip(SkipReason::FramesUnreadable, err.to_string()))?;
-            data.extend_from_slice(r.as_raw());
-        }
-    }
+    let (w, h) = stored.size;
+    let frames = stored.count;
+    let data = stored.data;
     Ok(PreparedClip {
         record: ClipRecord {
             id: e.id.clone(),
@@ -534,13 +573,82 @@ fn decode_clip(
             super_label: e.super_label,
             supercategory: e.supercategory.clone(),
             split: e.split.as_str().to_string(),
-            frames: frames.len(),
+            frames,
             height: h as usize,
             width: w as usize,
         },
         audio_le,
         frames: data,
     })
+}
+
+/// A clip's frames in the stored layout, filled one decoded frame at a time (so only one
+/// native frame is alive), checked for equal sizes and the [`MAX_CLIP_FRAME_BYTES`] cap.
+struct StoredFrames {
+    frame_size: u32,
+    /// Native size of frame 0 (every frame must have it).
+    native: (u32, u32),
+    /// Stored size (after the resize).
+    size: (u32, u32),
+    count: usize,
+    data: Vec<u8>,
+}
+
+impl StoredFrames {
+    fn new(frame_size: u32) -> Self {
+        StoredFrames {
+            frame_size,
+            native: (0, 0),
+            size: (0, 0),
+            count: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// Appends frame `f` of a clip of `total` frames, shrunk to the stored size.
+    fn push(
+        &mut self,
+        f: &mmcl_media::RgbFrame,
+        total: usize,
+    ) -> std::result::Result<(), (SkipReason, String)> {
+        let dims = f.dimensions();
+        if self.count == 0 {
+            self.native = dims;
+            self.size = stored_size(dims.0, dims.1, self.frame_size);
+            let bytes = total as u64 * self.size.0 as u64 * self.size.1 as u64 * 3;
+            if bytes > MAX_CLIP_FRAME_BYTES {
+                return Err((
+                    SkipReason::FramesOverLimit,
+                    format!(
+                        "{total} frames of {}x{} stored are {bytes} bytes, over the limit of \
+                         {} MiB per clip",
+                        self.size.0,
+                        self.size.1,
+                        MAX_CLIP_FRAME_BYTES >> 20
+                    ),
+                ));
+            }
+            self.data.reserve_exact(bytes as usize);
+        } else if dims != self.native {
+            let (w0, h0) = self.native;
+            return Err((
+                SkipReason::FrameSizeMismatch,
+                format!(
+                    "frame {} is {}x{}, frame 0 is {w0}x{h0}",
+                    self.count, dims.0, dims.1
+                ),
+            ));
+        }
+        if self.size == dims {
+            self.data.extend_from_slice(f.as_raw());
+        } else {
+            let r = mmcl_media::image_ops::resize(f, self.size.0, self.size.1)
+                .map_err(|err| (SkipReason::FramesUnreadable, err.to_string()))?;
+            self.data.extend_from_slice(r.as_raw());
+        }
+        self.count += 1;
+        Ok(())
+    }
 }
 
 /// Size with the shorter side scaled to `target` when it is larger (torchvision `Resize(int)`

@@ -106,6 +106,7 @@ pub fn lying_rate_wav(rate: u32, bits: u16) -> Vec<u8> {
 pub fn write_long_wav(path: &Path, rate: u32, bits: u16, seconds: u32) {
     let frames = rate * seconds;
     let bytes = (bits / 8) as u32;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     w.write_all(&wav_header(rate, 1, bits, frames * bytes))
         .unwrap();
