@@ -251,12 +251,11 @@ impl Method for Samm {
             Tensor::cat(&f, 0)?,
         );
         for (head, t) in [("audio", &a), ("visual", &v), ("fused", &f)] {
-            // x - x is 0 for finite x and NaN for NaN or ±inf; a sum of values could overflow.
-            let s = (t - t)?
-                .sum_all()?
+            let values = t
                 .to_dtype(candle_core::DType::F32)?
-                .to_scalar::<f32>()?;
-            if s != 0.0 {
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            if !values.iter().all(|v| v.is_finite()) {
                 return Err(MethodError::NonFiniteOutput(format!(
                     "the {head} head's logits on the replay memory (for the temperature fit)"
                 )));
