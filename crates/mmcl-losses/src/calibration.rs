@@ -28,9 +28,49 @@ fn torch_linspace_edges(n_bins: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Expected calibration error from per-sample confidences and correctness, with `n_bins`
-/// equal-width bins `(lo, hi]` over `[0, 1]` (torch-style: the widely used `_ECELoss` of
-/// Guo et al. 2017): `sum_b |mean conf_b - acc_b| * n_b / n`.
+/// The ECE binning rule: `n_bins` equal-width bins `(lo, hi]` over `[0, 1]`, with edges as
+/// `torch.linspace(0, 1, n_bins + 1)` computes them in f32 (Guo et al. 2017's `_ECELoss`).
+/// The evaluator bins predictions with it, so ECE computed later from stored bin totals
+/// equals [`ece_from_confidences`] on the samples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfidenceBins {
+    edges: Vec<f32>,
+}
+
+impl ConfidenceBins {
+    /// The rule for `n_bins` bins; errors on zero bins.
+    pub fn new(n_bins: usize) -> Result<ConfidenceBins> {
+        if n_bins == 0 {
+            return Err(LossError::InvalidArgument {
+                what: "ece",
+                reason: "n_bins must be > 0".into(),
+            });
+        }
+        Ok(ConfidenceBins {
+            edges: torch_linspace_edges(n_bins),
+        })
+    }
+
+    /// Number of bins.
+    pub fn len(&self) -> usize {
+        self.edges.len() - 1
+    }
+
+    /// Always false: there is at least one bin.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The bin holding `confidence`, `None` outside `(0, 1]` (or NaN).
+    pub fn bin(&self, confidence: f32) -> Option<usize> {
+        self.edges
+            .windows(2)
+            .position(|e| confidence > e[0] && confidence <= e[1])
+    }
+}
+
+/// Expected calibration error from per-sample confidences and correctness, binned by
+/// [`ConfidenceBins`]: `sum_b |mean conf_b - acc_b| * n_b / n`.
 pub fn ece_from_confidences(confidences: &[f32], correct: &[bool], n_bins: usize) -> Result<f64> {
     if confidences.len() != correct.len() {
         return Err(LossError::InvalidArgument {
@@ -45,25 +85,20 @@ pub fn ece_from_confidences(confidences: &[f32], correct: &[bool], n_bins: usize
     if confidences.is_empty() {
         return Err(LossError::Empty { what: "ece" });
     }
-    if n_bins == 0 {
-        return Err(LossError::InvalidArgument {
-            what: "ece",
-            reason: "n_bins must be > 0".into(),
-        });
-    }
-    let edges = torch_linspace_edges(n_bins);
+    let bins = ConfidenceBins::new(n_bins)?;
     let n = confidences.len() as f64;
-    let mut ece = 0.0;
-    for b in 0..n_bins {
-        let (lo, hi) = (edges[b], edges[b + 1]);
-        let (mut count, mut conf_sum, mut acc_sum) = (0usize, 0.0f64, 0.0f64);
-        for (&c, &ok) in confidences.iter().zip(correct) {
-            if c > lo && c <= hi {
-                count += 1;
-                conf_sum += c as f64;
-                acc_sum += ok as u8 as f64;
-            }
+    // Per bin: (count, confidence sum, correct count).
+    let mut totals = vec![(0usize, 0.0f64, 0.0f64); n_bins];
+    for (&c, &ok) in confidences.iter().zip(correct) {
+        if let Some(b) = bins.bin(c) {
+            let t = &mut totals[b];
+            t.0 += 1;
+            t.1 += c as f64;
+            t.2 += ok as u8 as f64;
         }
+    }
+    let mut ece = 0.0;
+    for &(count, conf_sum, acc_sum) in &totals {
         if count > 0 {
             let k = count as f64;
             ece += (conf_sum / k - acc_sum / k).abs() * (k / n);

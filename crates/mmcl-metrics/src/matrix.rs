@@ -1,41 +1,51 @@
-//! The accuracy matrix and the continual-learning metrics computed from it.
+//! The accuracy matrix and the continual-learning metrics computed from it, plus the
+//! metrics read from counts (cumulative accuracy, task-recency bias, ECE).
 //!
-//! Indices are 0-based here; the crate documentation states the definitions with the
-//! last task written `L = T - 1`.
+//! Every definition is written once, in the crate documentation; the functions here say
+//! which one they implement. Indices are 0-based; the last task is `L = T - 1`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetricsError, Result};
 
-/// Accuracies in percent: `rows[t][i]` is the accuracy on task `i`'s test set after
-/// training task `t`.
+/// Accuracies in percent: `rows[t][i]` is the accuracy on test set `i` after training
+/// task `t`; `None` where test set `i` is empty (GCIL) or was not evaluated.
 ///
 /// Row `t` holds at least the `t + 1` seen tasks. It may hold more entries (accuracy on
 /// tasks not trained yet, evaluated before training them); only
-/// [`AccuracyMatrix::forward_transfer`] reads those.
+/// [`AccuracyMatrix::forward_transfer`] reads those. Every metric skips the `None` entries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<Vec<f64>>", into = "Vec<Vec<f64>>")]
+#[serde(try_from = "Vec<Vec<Option<f64>>>", into = "Vec<Vec<Option<f64>>>")]
 pub struct AccuracyMatrix {
-    rows: Vec<Vec<f64>>,
+    rows: Vec<Vec<Option<f64>>>,
 }
 
-impl TryFrom<Vec<Vec<f64>>> for AccuracyMatrix {
+impl TryFrom<Vec<Vec<Option<f64>>>> for AccuracyMatrix {
     type Error = MetricsError;
-    fn try_from(rows: Vec<Vec<f64>>) -> Result<Self> {
-        AccuracyMatrix::new(rows)
+    fn try_from(rows: Vec<Vec<Option<f64>>>) -> Result<Self> {
+        AccuracyMatrix::with_gaps(rows)
     }
 }
 
-impl From<AccuracyMatrix> for Vec<Vec<f64>> {
+impl From<AccuracyMatrix> for Vec<Vec<Option<f64>>> {
     fn from(m: AccuracyMatrix) -> Self {
         m.rows
     }
 }
 
 impl AccuracyMatrix {
-    /// Checks the shape (at least one row, row `t` has at least `t + 1` entries) and that
-    /// every entry is a finite percentage in `[0, 100]`.
+    /// A matrix without gaps; see [`AccuracyMatrix::with_gaps`].
     pub fn new(rows: Vec<Vec<f64>>) -> Result<Self> {
+        AccuracyMatrix::with_gaps(
+            rows.into_iter()
+                .map(|r| r.into_iter().map(Some).collect())
+                .collect(),
+        )
+    }
+
+    /// Checks the shape (at least one row, row `t` has at least `t + 1` entries) and that
+    /// every entry is a finite percentage in `[0, 100]` or `None`.
+    pub fn with_gaps(rows: Vec<Vec<Option<f64>>>) -> Result<Self> {
         if rows.is_empty() {
             return Err(MetricsError::InvalidMatrix("no rows".into()));
         }
@@ -50,7 +60,7 @@ impl AccuracyMatrix {
             if let Some((i, v)) = row
                 .iter()
                 .enumerate()
-                .find(|(_, v)| !v.is_finite() || **v < 0.0 || **v > 100.0)
+                .find_map(|(i, v)| v.filter(|v| !is_percent(*v)).map(|v| (i, v)))
             {
                 return Err(MetricsError::InvalidMatrix(format!(
                     "entry [{t}][{i}] = {v} is not a percentage in [0, 100]"
@@ -66,56 +76,54 @@ impl AccuracyMatrix {
     }
 
     /// The raw rows, including any entries for tasks not yet trained.
-    pub fn rows(&self) -> &[Vec<f64>] {
+    pub fn rows(&self) -> &[Vec<Option<f64>>] {
         &self.rows
     }
 
-    /// `A[t][i]` if stored.
+    /// `A[t][i]` if stored and defined.
     pub fn get(&self, t: usize, i: usize) -> Option<f64> {
-        self.rows.get(t).and_then(|r| r.get(i)).copied()
+        self.rows.get(t).and_then(|r| r.get(i)).copied().flatten()
     }
 
     /// Accuracies on the tasks seen so far after training task `t` (`A[t][0..=t]`).
-    pub fn seen(&self, t: usize) -> &[f64] {
+    pub fn seen(&self, t: usize) -> &[Option<f64>] {
         &self.rows[t][..=t]
     }
 
-    /// Final mean accuracy (class-IL headline): `mean_{i<=L} A[L][i]`.
-    pub fn final_mean_accuracy(&self) -> f64 {
-        mean(self.seen(self.num_tasks() - 1))
+    fn last(&self) -> usize {
+        self.num_tasks() - 1
     }
 
-    /// Mean accuracy over the seen tasks after each task: `mean_{i<=t} A[t][i]` for every `t`.
-    pub fn mean_accuracy_curve(&self) -> Vec<f64> {
-        (0..self.num_tasks()).map(|t| mean(self.seen(t))).collect()
+    /// Final mean accuracy: [`final_row_accuracy`] of `A[L][0..=L]`.
+    pub fn final_mean_accuracy(&self) -> Option<f64> {
+        final_row_accuracy(self.seen(self.last()))
     }
 
     /// Backward transfer `mean_{i<L} (A[L][i] - A[i][i])`; `None` with a single task.
     pub fn backward_transfer(&self) -> Option<f64> {
-        let last = self.num_tasks() - 1;
-        (last > 0).then(|| mean_of((0..last).map(|i| self.rows[last][i] - self.rows[i][i])))
+        let last = self.last();
+        mean_of((0..last).filter_map(|i| Some(self.get(last, i)? - self.get(i, i)?)))
     }
 
-    /// Forgetting `mean_{i<L} (max_{i<=t<L} A[t][i] - A[L][i])`; `None` with a single task.
+    /// Forgetting (mammoth's): `mean_{i<L} (max_{i<=t<=L} A[t][i] - A[L][i])`, never
+    /// negative; `None` with a single task.
     pub fn forgetting(&self) -> Option<f64> {
-        let last = self.num_tasks() - 1;
-        (last > 0).then(|| {
-            mean_of((0..last).map(|i| {
-                let best = (i..last)
-                    .map(|t| self.rows[t][i])
-                    .fold(f64::NEG_INFINITY, f64::max);
-                best - self.rows[last][i]
-            }))
-        })
+        let last = self.last();
+        mean_of((0..last).filter_map(|i| {
+            let final_acc = self.get(last, i)?;
+            // The max runs over every row that has seen task i, the last included.
+            let best = (i..=last)
+                .filter_map(|t| self.get(t, i))
+                .fold(f64::NEG_INFINITY, f64::max);
+            Some(best - final_acc)
+        }))
     }
 
-    /// Forward transfer (Lopez-Paz & Ranzato 2017): `mean_{1<=i<=L} (A[i-1][i] - b[i])`,
-    /// where `b[i]` is a randomly initialised model's accuracy on task `i`.
-    ///
-    /// Needs row `i - 1` to hold an entry for task `i` (the next task evaluated before it is
-    /// trained). Returns `Ok(None)` when those entries were not recorded or there is a
-    /// single task, an error when `b` does not have one entry per task.
-    pub fn forward_transfer(&self, random_init: &[f64]) -> Result<Option<f64>> {
+    /// Forward transfer `mean_{1<=i<=L} (A[i-1][i] - b[i])`, `b[i]` = a randomly
+    /// initialised model's accuracy on test set `i`; over the tasks where both are
+    /// recorded, `None` where none is (the next task was never evaluated before training
+    /// it). Errors when `b` does not have one entry per task.
+    pub fn forward_transfer(&self, random_init: &[Option<f64>]) -> Result<Option<f64>> {
         let tasks = self.num_tasks();
         if random_init.len() != tasks {
             return Err(MetricsError::InvalidInput(format!(
@@ -123,28 +131,25 @@ impl AccuracyMatrix {
                 random_init.len()
             )));
         }
-        if tasks < 2 || (1..tasks).any(|i| self.rows[i - 1].len() <= i) {
-            return Ok(None);
-        }
-        Ok(Some(mean_of(
-            (1..tasks).map(|i| self.rows[i - 1][i] - random_init[i]),
-        )))
+        Ok(mean_of((1..tasks).filter_map(|i| {
+            Some(self.get(i - 1, i)? - random_init[i]?)
+        })))
     }
 
-    /// Stability: mean accuracy on the earlier tasks after each task,
-    /// `mean_{1<=t<=L} mean_{i<t} A[t][i]`; `None` with a single task.
+    /// Stability: the final model's mean accuracy on the earlier tasks,
+    /// `mean_{i<L} A[L][i]`; `None` with a single task.
     pub fn stability(&self) -> Option<f64> {
-        let tasks = self.num_tasks();
-        (tasks > 1).then(|| mean_of((1..tasks).map(|t| mean(&self.rows[t][..t]))))
+        let last = self.last();
+        mean_of((0..last).filter_map(|i| self.get(last, i)))
     }
 
     /// Plasticity: mean accuracy on the task just learned, `mean_{t<=L} A[t][t]`.
-    pub fn plasticity(&self) -> f64 {
-        mean_of((0..self.num_tasks()).map(|t| self.rows[t][t]))
+    pub fn plasticity(&self) -> Option<f64> {
+        mean_of((0..self.num_tasks()).filter_map(|t| self.get(t, t)))
     }
 
-    /// Element-wise mean over seeds of the seen entries (for heatmaps). All matrices must
-    /// have the same number of tasks.
+    /// Element-wise mean over seeds of the seen entries (for heatmaps), over the seeds
+    /// where the entry is defined. All matrices must have the same number of tasks.
     pub fn mean_of_matrices(matrices: &[&AccuracyMatrix]) -> Result<AccuracyMatrix> {
         let first = matrices
             .first()
@@ -159,91 +164,140 @@ impl AccuracyMatrix {
         let rows = (0..tasks)
             .map(|t| {
                 (0..=t)
-                    .map(|i| mean_of(matrices.iter().map(|m| m.rows[t][i])))
+                    .map(|i| mean_of(matrices.iter().filter_map(|m| m.get(t, i))))
                     .collect()
             })
             .collect();
-        AccuracyMatrix::new(rows)
+        AccuracyMatrix::with_gaps(rows)
     }
 }
 
-/// GCIL summary of the accuracies on the cumulative test sets (`curve[t]` = accuracy on
-/// the test data of every class seen up to task `t`).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GcilSummary {
-    /// Mean over the cumulative test sets, `mean_t curve[t]` (what the reference
-    /// implementation reports, and so the paper's GCIL tables).
-    pub mean_over_tasks: f64,
-    /// Accuracy on the final all-seen test set, `curve[L]`.
-    pub final_all_seen: f64,
+/// Accuracy in percent of `correct` out of `n`; `None` for an empty set.
+pub fn accuracy_percent(correct: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| 100.0 * correct as f64 / n as f64)
 }
 
-/// Summarises a GCIL cumulative-accuracy curve; errors on an empty or non-percent curve.
-pub fn gcil_summary(curve: &[f64]) -> Result<GcilSummary> {
-    let last = *curve
-        .last()
-        .ok_or_else(|| MetricsError::InvalidInput("empty GCIL accuracy curve".into()))?;
-    check_percent(curve, "GCIL accuracy")?;
-    Ok(GcilSummary {
-        mean_over_tasks: mean(curve),
-        final_all_seen: last,
-    })
+/// Final mean accuracy of one row (the final model's accuracies per test set): the
+/// unweighted mean over the test sets with data; `None` if none has any.
+pub fn final_row_accuracy(row: &[Option<f64>]) -> Option<f64> {
+    mean_of(row.iter().flatten().copied())
 }
 
-/// Task-recency bias after each task: `counts[t][j]` is the number of test predictions
-/// (over the test sets of every task seen after training task `t`) that fall on classes of
-/// task `j` (`j` may exceed `t` for predictions of classes not seen yet). The bias after
-/// task `t` is `counts[t][t] / sum_j counts[t][j]`, in percent.
-pub fn task_recency_bias(counts: &[Vec<u64>]) -> Result<Vec<f64>> {
-    counts
+/// Accuracies of one model on the cumulative test sets: entry `t` is the accuracy on the
+/// union of test sets `0..=t`, `sum_{i<=t} correct[i] / sum_{i<=t} n[i]`, `None` while that
+/// union is empty. `correct` and `n` are per test set.
+pub fn cumulative_accuracy(correct: &[u64], n: &[u64]) -> Result<Vec<Option<f64>>> {
+    if correct.len() != n.len() {
+        return Err(MetricsError::InvalidInput(format!(
+            "{} correct counts for {} test sets",
+            correct.len(),
+            n.len()
+        )));
+    }
+    let (mut c, mut total) = (0u64, 0u64);
+    correct
         .iter()
+        .zip(n)
         .enumerate()
-        .map(|(t, row)| {
-            let total: u64 = row.iter().sum();
-            match row.get(t) {
-                Some(&recent) if total > 0 => Ok(100.0 * recent as f64 / total as f64),
-                Some(_) => Err(MetricsError::InvalidInput(format!(
-                    "prediction counts after task {t} are all zero"
-                ))),
-                None => Err(MetricsError::InvalidInput(format!(
-                    "prediction counts after task {t} have {} entries, need at least {}",
-                    row.len(),
-                    t + 1
-                ))),
+        .map(|(i, (&ci, &ni))| {
+            if ci > ni {
+                return Err(MetricsError::InvalidInput(format!(
+                    "test set {i}: {ci} correct of {ni} samples"
+                )));
             }
+            c += ci;
+            total += ni;
+            Ok(accuracy_percent(c, total))
         })
         .collect()
 }
 
-/// Mean expected calibration error over the given per-task values (as given, usually %).
-pub fn mean_ece(per_task: &[f64]) -> Result<f64> {
-    if per_task.is_empty() {
-        return Err(MetricsError::InvalidInput("no ECE values".into()));
-    }
-    check_percent(per_task, "ECE")?;
-    Ok(mean(per_task))
+/// GCIL summary of the final model's accuracies on the cumulative test sets.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GcilSummary {
+    /// The reference headline: the mean over the cumulative test sets of the final
+    /// model's accuracy (the paper's GCIL tables).
+    pub reference_headline: f64,
+    /// The final model's accuracy on the last cumulative test set (every class seen).
+    pub final_all_seen: f64,
 }
 
-fn check_percent(values: &[f64], what: &str) -> Result<()> {
-    match values
+/// Summarises the final model's cumulative accuracies (from [`cumulative_accuracy`] of the
+/// final row): the mean over the cumulative sets with data, and the last one. Errors when
+/// no cumulative set has data.
+pub fn gcil_summary(cumulative: &[Option<f64>]) -> Result<GcilSummary> {
+    let final_all_seen = cumulative
         .iter()
-        .enumerate()
-        .find(|(_, v)| !v.is_finite() || **v < 0.0 || **v > 100.0)
-    {
-        Some((i, v)) => Err(MetricsError::InvalidInput(format!(
-            "{what} entry {i} = {v} is not a percentage in [0, 100]"
-        ))),
-        None => Ok(()),
+        .rev()
+        .find_map(|v| *v)
+        .ok_or_else(|| MetricsError::InvalidInput("no cumulative test set has data".into()))?;
+    Ok(GcilSummary {
+        reference_headline: mean_of(cumulative.iter().flatten().copied())
+            .expect("one value exists"),
+        final_all_seen,
+    })
+}
+
+/// Task-recency bias of one model: the share (%) of its predictions, `predicted[c]` per
+/// output `c`, that fall on `recent` (the outputs the latest task introduced); `None` when
+/// the latest task introduced none or nothing was predicted.
+pub fn task_recency_bias(predicted: &[u64], recent: &[u32]) -> Result<Option<f64>> {
+    if let Some(c) = recent.iter().find(|&&c| c as usize >= predicted.len()) {
+        return Err(MetricsError::InvalidInput(format!(
+            "output {c} of the latest task is outside the {} counted outputs",
+            predicted.len()
+        )));
     }
+    if recent.is_empty() {
+        return Ok(None);
+    }
+    let on_recent: u64 = recent.iter().map(|&c| predicted[c as usize]).sum();
+    Ok(accuracy_percent(on_recent, predicted.iter().sum()))
 }
 
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
+/// Expected calibration error in percent from bin totals (per bin: predictions, sum of
+/// confidences, correct predictions): `100 * sum_b |conf_sum_b - correct_b| / sum_b n_b`,
+/// which is `sum_b |mean conf_b - acc_b| * n_b / n`. `None` for no predictions.
+pub fn ece_from_bins(
+    count: &[u64],
+    confidence_sum: &[f64],
+    correct: &[u64],
+) -> Result<Option<f64>> {
+    if count.len() != confidence_sum.len() || count.len() != correct.len() {
+        return Err(MetricsError::InvalidInput(format!(
+            "calibration bins disagree in length: {} counts, {} confidence sums, {} correct",
+            count.len(),
+            confidence_sum.len(),
+            correct.len()
+        )));
+    }
+    for (b, ((&n, &s), &c)) in count.iter().zip(confidence_sum).zip(correct).enumerate() {
+        if c > n || !s.is_finite() || s < 0.0 || s > n as f64 * (1.0 + 1e-6) {
+            return Err(MetricsError::InvalidInput(format!(
+                "calibration bin {b}: {c} correct and confidence sum {s} for {n} predictions"
+            )));
+        }
+    }
+    let n: u64 = count.iter().sum();
+    if n == 0 {
+        return Ok(None);
+    }
+    let gap: f64 = confidence_sum
+        .iter()
+        .zip(correct)
+        .map(|(&s, &c)| (s - c as f64).abs())
+        .sum();
+    Ok(Some(100.0 * gap / n as f64))
 }
 
-fn mean_of(values: impl Iterator<Item = f64>) -> f64 {
+fn is_percent(v: f64) -> bool {
+    v.is_finite() && (0.0..=100.0).contains(&v)
+}
+
+/// Mean of the values; `None` for none.
+pub(crate) fn mean_of(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    sum / n as f64
+    (n > 0).then(|| sum / n as f64)
 }
 
 #[cfg(test)]
@@ -260,10 +314,13 @@ mod tests {
     }
 
     #[test]
-    fn final_accuracy_and_curve() {
-        let m = example();
-        close(m.final_mean_accuracy(), 50.0);
-        assert_eq!(m.mean_accuracy_curve(), vec![90.0, 70.0, 50.0]);
+    fn final_accuracy() {
+        close(example().final_mean_accuracy().unwrap(), 50.0);
+        assert_eq!(
+            final_row_accuracy(&[Some(10.0), None, Some(30.0)]),
+            Some(20.0)
+        );
+        assert_eq!(final_row_accuracy(&[None]), None);
     }
 
     #[test]
@@ -271,9 +328,9 @@ mod tests {
         let m = example();
         // BWT = ((30-90) + (50-80)) / 2 = -45
         close(m.backward_transfer().unwrap(), -45.0);
-        // forgetting: task0 max(90,60)-30 = 60; task1 max(80)-50 = 30 -> 45
+        // forgetting: task0 max(90,60,30)-30 = 60; task1 max(80,50)-50 = 30 -> 45
         close(m.forgetting().unwrap(), 45.0);
-        // forgetting uses the best earlier accuracy, not the first one
+        // forgetting uses the best accuracy, not the first one
         let rising =
             AccuracyMatrix::new(vec![vec![40.0], vec![60.0, 80.0], vec![50.0, 80.0, 70.0]])
                 .unwrap();
@@ -281,12 +338,27 @@ mod tests {
         close(rising.backward_transfer().unwrap(), (10.0 + 0.0) / 2.0);
     }
 
+    /// The last row holds the best accuracy on a task: the max includes it, so that task
+    /// forgot nothing (0, not negative as a max over the earlier rows alone would give).
+    #[test]
+    fn forgetting_max_includes_the_last_row() {
+        let m = AccuracyMatrix::new(vec![vec![40.0], vec![30.0, 80.0], vec![70.0, 60.0, 50.0]])
+            .unwrap();
+        // task0: max(40,30,70) - 70 = 0 (excluding the last row: 40 - 70 = -30);
+        // task1: max(80,60) - 60 = 20 -> mean 10
+        close(m.forgetting().unwrap(), 10.0);
+        // BWT does go positive for task 0: ((70-40) + (60-80)) / 2 = 5
+        close(m.backward_transfer().unwrap(), 5.0);
+    }
+
     #[test]
     fn stability_and_plasticity() {
         let m = example();
-        // after task1: mean(60) = 60; after task2: mean(30,50) = 40 -> 50
-        close(m.stability().unwrap(), 50.0);
-        close(m.plasticity(), (90.0 + 80.0 + 70.0) / 3.0);
+        // final row, earlier tasks: mean(30, 50) = 40
+        close(m.stability().unwrap(), 40.0);
+        close(m.plasticity().unwrap(), (90.0 + 80.0 + 70.0) / 3.0);
+        // final accuracy = (L * stability + A[L][L]) / T
+        close(m.final_mean_accuracy().unwrap(), (2.0 * 40.0 + 70.0) / 3.0);
     }
 
     #[test]
@@ -295,7 +367,24 @@ mod tests {
         assert!(m.backward_transfer().is_none());
         assert!(m.forgetting().is_none());
         assert!(m.stability().is_none());
-        close(m.final_mean_accuracy(), 42.0);
+        assert_eq!(m.plasticity(), Some(42.0));
+        close(m.final_mean_accuracy().unwrap(), 42.0);
+    }
+
+    #[test]
+    fn gaps_are_skipped() {
+        // test set 1 is empty (a GCIL task without new classes)
+        let m = AccuracyMatrix::with_gaps(vec![
+            vec![Some(90.0)],
+            vec![Some(60.0), None],
+            vec![Some(30.0), None, Some(70.0)],
+        ])
+        .unwrap();
+        close(m.final_mean_accuracy().unwrap(), 50.0);
+        close(m.backward_transfer().unwrap(), -60.0);
+        close(m.forgetting().unwrap(), 60.0);
+        close(m.stability().unwrap(), 30.0);
+        close(m.plasticity().unwrap(), 80.0);
     }
 
     #[test]
@@ -307,15 +396,11 @@ mod tests {
         ])
         .unwrap();
         // (A[0][1] - b1 + A[1][2] - b2)/2 = ((25-20) + (30-20))/2 = 7.5
-        close(
-            with_future
-                .forward_transfer(&[20.0, 20.0, 20.0])
-                .unwrap()
-                .unwrap(),
-            7.5,
-        );
-        assert_eq!(example().forward_transfer(&[1.0, 2.0, 3.0]).unwrap(), None);
-        assert!(example().forward_transfer(&[1.0]).is_err());
+        let b = [Some(20.0), Some(20.0), Some(20.0)];
+        close(with_future.forward_transfer(&b).unwrap().unwrap(), 7.5);
+        assert_eq!(example().forward_transfer(&b).unwrap(), None);
+        assert_eq!(with_future.forward_transfer(&[None; 3]).unwrap(), None);
+        assert!(example().forward_transfer(&[Some(1.0)]).is_err());
     }
 
     #[test]
@@ -326,8 +411,8 @@ mod tests {
         assert!(AccuracyMatrix::new(vec![vec![101.0]]).is_err());
         let parsed: std::result::Result<AccuracyMatrix, _> = serde_json::from_str("[[1.0],[2.0]]");
         assert!(parsed.is_err());
-        let ok: AccuracyMatrix = serde_json::from_str("[[1.0],[2.0,3.0]]").unwrap();
-        assert_eq!(serde_json::to_string(&ok).unwrap(), "[[1.0],[2.0,3.0]]");
+        let ok: AccuracyMatrix = serde_json::from_str("[[1.0],[2.0,null]]").unwrap();
+        assert_eq!(serde_json::to_string(&ok).unwrap(), "[[1.0],[2.0,null]]");
     }
 
     #[test]
@@ -336,24 +421,56 @@ mod tests {
         let b = AccuracyMatrix::new(vec![vec![70.0], vec![40.0, 60.0], vec![10.0, 30.0, 50.0]])
             .unwrap();
         let m = AccuracyMatrix::mean_of_matrices(&[&a, &b]).unwrap();
-        assert_eq!(m.rows()[2], vec![20.0, 40.0, 60.0]);
+        assert_eq!(m.rows()[2], vec![Some(20.0), Some(40.0), Some(60.0)]);
         let short = AccuracyMatrix::new(vec![vec![1.0]]).unwrap();
         assert!(AccuracyMatrix::mean_of_matrices(&[&a, &short]).is_err());
     }
 
+    /// Cumulative accuracy weights the test sets by their sizes; an empty test set adds
+    /// nothing, and the GCIL headline is the mean over the cumulative sets.
     #[test]
-    fn gcil_recency_and_ece() {
-        let g = gcil_summary(&[60.0, 40.0, 20.0]).unwrap();
-        close(g.mean_over_tasks, 40.0);
-        close(g.final_all_seen, 20.0);
-        assert!(gcil_summary(&[]).is_err());
-        // after task0 all predictions on task0; after task1 30 of 40 on task1;
-        // after task2 10 of 50 on task2 (some predictions on a future task 3)
-        let bias = task_recency_bias(&[vec![50], vec![10, 30], vec![20, 15, 10, 5]]).unwrap();
-        assert_eq!(bias, vec![100.0, 75.0, 20.0]);
-        assert!(task_recency_bias(&[vec![0]]).is_err());
-        assert!(task_recency_bias(&[vec![1], vec![1]]).is_err());
-        close(mean_ece(&[2.0, 4.0]).unwrap(), 3.0);
-        assert!(mean_ece(&[]).is_err());
+    fn gcil_headline_weights_by_test_counts_with_an_empty_set() {
+        // test sets of 10, 0 (a task without new classes) and 30 samples
+        let c = cumulative_accuracy(&[8, 0, 6], &[10, 0, 30]).unwrap();
+        assert_eq!(c, vec![Some(80.0), Some(80.0), Some(100.0 * 14.0 / 40.0)]);
+        let g = gcil_summary(&c).unwrap();
+        close(g.reference_headline, (80.0 + 80.0 + 35.0) / 3.0);
+        close(g.final_all_seen, 35.0);
+        // unweighted, per-set accuracies would give mean(80, 20) = 50 for the last set
+        assert_ne!(g.final_all_seen, 50.0);
+        // an empty first set: no cumulative accuracy until data arrives
+        let c = cumulative_accuracy(&[0, 3], &[0, 4]).unwrap();
+        assert_eq!(c, vec![None, Some(75.0)]);
+        close(gcil_summary(&c).unwrap().reference_headline, 75.0);
+        assert!(gcil_summary(&[None]).is_err());
+        assert!(cumulative_accuracy(&[5], &[4]).is_err());
+        assert!(cumulative_accuracy(&[1, 2], &[4]).is_err());
+    }
+
+    #[test]
+    fn recency_is_the_share_on_the_latest_outputs() {
+        // 6 outputs; the latest task introduced outputs 4 and 5
+        let predicted = [10, 0, 5, 5, 12, 8];
+        close(
+            task_recency_bias(&predicted, &[4, 5]).unwrap().unwrap(),
+            100.0 * 20.0 / 40.0,
+        );
+        assert_eq!(task_recency_bias(&predicted, &[]).unwrap(), None);
+        assert_eq!(task_recency_bias(&[0, 0], &[1]).unwrap(), None);
+        assert!(task_recency_bias(&predicted, &[6]).is_err());
+    }
+
+    #[test]
+    fn ece_from_hand_made_bins() {
+        // bin A: 4 predictions, confidence sum 3.6, 2 correct -> |3.6 - 2| = 1.6
+        // bin B: 6 predictions, confidence sum 3.0, 3 correct -> 0
+        let e = ece_from_bins(&[4, 6], &[3.6, 3.0], &[2, 3])
+            .unwrap()
+            .unwrap();
+        close(e, 100.0 * 1.6 / 10.0);
+        assert_eq!(ece_from_bins(&[0, 0], &[0.0, 0.0], &[0, 0]).unwrap(), None);
+        assert!(ece_from_bins(&[1], &[0.5, 0.1], &[0]).is_err());
+        assert!(ece_from_bins(&[1], &[0.5], &[2]).is_err());
+        assert!(ece_from_bins(&[1], &[3.0], &[1]).is_err());
     }
 }

@@ -49,6 +49,39 @@ pub struct LineChart {
 
 const SIZE: (u32, u32) = (900, 600);
 
+/// One group member of a [`BarChart`]: a value per category (`None`: no bar).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BarSeries {
+    pub label: String,
+    pub values: Vec<Option<f64>>,
+}
+
+/// Grouped bars of percentages (y 0..100): one group per category, one bar per series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BarChart {
+    pub title: String,
+    pub y_label: String,
+    pub categories: Vec<String>,
+    pub series: Vec<BarSeries>,
+}
+
+/// Writes `<stem>.svg` and `<stem>.png` of the bar chart; returns both paths.
+pub fn write_bar_chart(chart: &BarChart, stem: &Path) -> Result<[PathBuf; 2]> {
+    if let Some(s) = chart
+        .series
+        .iter()
+        .find(|s| s.values.len() != chart.categories.len())
+    {
+        return Err(MetricsError::InvalidInput(format!(
+            "bar series {:?} has {} values for {} categories",
+            s.label,
+            s.values.len(),
+            chart.categories.len()
+        )));
+    }
+    write_both(stem, chart)
+}
+
 /// Writes `<stem>.svg` and `<stem>.png` of the chart; returns both paths.
 pub fn write_line_chart(chart: &LineChart, stem: &Path) -> Result<[PathBuf; 2]> {
     write_both(stem, chart)
@@ -70,6 +103,12 @@ trait Drawing {
 impl Drawing for LineChart {
     fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> DrawResult {
         draw_line_chart(area, self)
+    }
+}
+
+impl Drawing for BarChart {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> DrawResult {
+        draw_bar_chart(area, self)
     }
 }
 
@@ -178,6 +217,72 @@ fn draw_line_chart<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, c: &LineCha
     area.present().map_err(e)
 }
 
+fn draw_bar_chart<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, c: &BarChart) -> DrawResult {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    area.fill(&WHITE).map_err(e)?;
+    let n = c.categories.len().max(1);
+    // Horizontal bars: the category names ("SAMM (500) Multimodal") read left of them.
+    // Category 0 is drawn at the top.
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&c.title, (FAMILY, 24))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(230)
+        .build_cartesian_2d(0.0..100.0, 0.0..n as f64)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_desc(&c.y_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(e)?;
+    let label_font = (FAMILY, if n > 16 { 12 } else { 15 });
+    for (i, name) in c.categories.iter().enumerate() {
+        let y = (n - 1 - i) as f64 + 0.5;
+        let (px, py) = chart.backend_coord(&(0.0, y));
+        let style = TextStyle::from(label_font).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Right,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+        area.draw_text(name, &style, (px - 8, py)).map_err(e)?;
+    }
+    let k = c.series.len().max(1) as f64;
+    let height = 0.8 / k;
+    for (s_index, series) in c.series.iter().enumerate() {
+        let color = Palette99::pick(s_index).to_rgba();
+        let bars = series.values.iter().enumerate().filter_map(|(i, v)| {
+            let v = (*v)?.clamp(0.0, 100.0);
+            // The first series on top within each group.
+            let y1 = (n - 1 - i) as f64 + 0.9 - s_index as f64 * height;
+            Some(Rectangle::new(
+                [(0.0, y1 - height), (v, y1)],
+                color.filled(),
+            ))
+        });
+        chart
+            .draw_series(bars)
+            .map_err(e)?
+            .label(series.label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+    }
+    if !c.series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FAMILY, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    area.present().map_err(e)
+}
+
 fn draw_heatmap<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     m: &AccuracyMatrix,
@@ -210,7 +315,9 @@ fn draw_heatmap<DB: DrawingBackend>(
         .map_err(e)?;
     let value_font = (FAMILY, if tasks > 12 { 10 } else { 15 });
     for t in 0..m.num_tasks() {
-        for (i, &v) in m.seen(t).iter().enumerate() {
+        for (i, v) in m.seen(t).iter().enumerate() {
+            // An empty test set (GCIL) has no accuracy: leave its cell blank.
+            let Some(v) = *v else { continue };
             let (x, y) = (i as i32, tasks - 1 - t as i32);
             let fill = heat_color(v);
             chart
@@ -305,11 +412,34 @@ mod tests {
         assert!(std::fs::read_to_string(&svg).unwrap().contains("ER 500"));
         assert!(std::fs::metadata(&png).unwrap().len() > 5_000);
         // no temporary files left behind
+        let bars = BarChart {
+            title: "Seq: stability and plasticity".into(),
+            y_label: "accuracy (%)".into(),
+            categories: vec!["ER (500) Multimodal".into(), "SGD Audio".into()],
+            series: vec![
+                BarSeries {
+                    label: "stability".into(),
+                    values: vec![Some(40.0), None],
+                },
+                BarSeries {
+                    label: "plasticity".into(),
+                    values: vec![Some(80.0), Some(90.0)],
+                },
+            ],
+        };
+        let [svg, png] = write_bar_chart(&bars, &dir.path().join("bars")).unwrap();
+        let svg_text = std::fs::read_to_string(&svg).unwrap();
+        assert!(svg_text.contains("ER (500) Multimodal") && svg_text.contains("plasticity"));
+        assert!(std::fs::metadata(&png).unwrap().len() > 5_000);
+        let mut short = bars.clone();
+        short.series[0].values.pop();
+        assert!(write_bar_chart(&short, &dir.path().join("short")).is_err());
+        // no temporary files left behind
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names.len(), 4, "{names:?}");
+        assert_eq!(names.len(), 6, "{names:?}");
     }
 
     #[test]

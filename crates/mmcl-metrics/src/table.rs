@@ -51,13 +51,32 @@ impl PaperLayoutTable {
         scenarios: &[Scenario],
         ours: &BTreeMap<CellKey, MeanStd>,
     ) -> PaperLayoutTable {
+        PaperLayoutTable::build_with(title, scenarios, ours, true)
+    }
+
+    /// The same layout for a number the paper does not publish (e.g. GCIL's final
+    /// all-seen accuracy): only the rows we ran, no paper values.
+    pub fn build_without_paper(
+        title: impl Into<String>,
+        scenarios: &[Scenario],
+        ours: &BTreeMap<CellKey, MeanStd>,
+    ) -> PaperLayoutTable {
+        PaperLayoutTable::build_with(title, scenarios, ours, false)
+    }
+
+    fn build_with(
+        title: impl Into<String>,
+        scenarios: &[Scenario],
+        ours: &BTreeMap<CellKey, MeanStd>,
+        with_paper: bool,
+    ) -> PaperLayoutTable {
         // (bounds first, buffer, method): JOINT, SGD, then per buffer ER, SAMM, others.
         let mut row_keys: BTreeSet<(bool, Option<u32>, Method)> = BTreeSet::new();
         let mut add = |method: Method, buffer: Option<u32>| {
             let buffer = if method.is_bound() { None } else { buffer };
             row_keys.insert((!method.is_bound(), buffer, method));
         };
-        for scenario in scenarios {
+        for scenario in scenarios.iter().filter(|_| with_paper) {
             add(Method::Joint, None);
             add(Method::Sgd, None);
             for b in paper_buffers(scenario) {
@@ -85,7 +104,9 @@ impl PaperLayoutTable {
                                 };
                                 Cell {
                                     ours: ours.get(&key).copied(),
-                                    paper: paper_value(scenario, &method, buffer, modality),
+                                    paper: with_paper
+                                        .then(|| paper_value(scenario, &method, buffer, modality))
+                                        .flatten(),
                                 }
                             }
                         })
@@ -261,6 +282,15 @@ mod tests {
         assert!(md.contains("| SAMM | 200 | — | — | 12.00 ± 1.00 | — | — | — |"));
         // Dom ER 500 visual, one seed
         assert!(md.contains("30.00 ± 0.00 (27.36 ± 1.60)"));
+    }
+
+    #[test]
+    fn a_table_without_paper_values_has_only_our_rows() {
+        let t = PaperLayoutTable::build_without_paper("x", &[Scenario::Seq], &ours());
+        let md = t.to_markdown();
+        assert_eq!(t.rows.len(), 2, "{md}");
+        assert!(md.contains("| JOINT | – | 51.00 ± 1.00 | — | — |"), "{md}");
+        assert!(!md.contains("53.47"));
     }
 
     #[test]

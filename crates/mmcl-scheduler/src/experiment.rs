@@ -72,11 +72,12 @@ pub struct TrainSection {
     /// Evaluation batch size (no effect on results).
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
-    /// Evaluate the untrained model on every test set (forward-transfer baseline).
+    /// Evaluate the untrained model on every test set, once per run before training (the
+    /// forward-transfer baseline the report's FWT subtracts).
     #[serde(default = "yes")]
     pub eval_random_init: bool,
     /// Also evaluate on the next task's test set before training it (forward transfer:
-    /// `accuracy[t][t + 1]`); later columns stay `null`.
+    /// `correct[t][t + 1]`, one extra test set per task); later columns stay `null`.
     #[serde(default = "yes")]
     pub eval_future: bool,
 }

@@ -1,27 +1,33 @@
-//! The results file of one run (`results.json` in the run folder): the schema the metrics
-//! and report code read.
+//! The results file of one run (`results.json` in the run folder): the raw facts of every
+//! evaluation, from which `mmcl-metrics` derives every reported number (the scheduler
+//! computes no metric itself).
 //!
 //! Conventions:
-//! - Accuracies are percentages in `[0, 100]`.
-//! - `accuracy[t][i]` is the accuracy on test set `i` after training task `t` (row = after
-//!   training task t, column = evaluated test set). Every row has `T` cells: columns
-//!   `i <= t` are always evaluated; column `t + 1` (the next task, not trained yet) is
-//!   evaluated when `train.eval_future` is on (default), for forward transfer; other cells
-//!   are `null`. A cell is also `null` when test set `i` is empty (possible in GCIL when a
-//!   task brings no new class).
-//! - For JOINT (`trained_tasks == 1`), the matrix has ONE row: accuracy on every task's
-//!   test set after training on all data.
 //! - Test set `i` is the test data of task `i`'s classes (Seq, Dom) or of the classes first
-//!   seen in task `i` (GCIL), so the union of test sets `0..=t` is the cumulative test set.
-//! - `seen_accuracy[t]` is the accuracy on the union of test sets `0..=t` (sample-weighted)
-//!   after training task t: GCIL's headline (mean over t and final), and defined for all.
-//! - `random_init[i]` is the accuracy of the untrained model (same seed) on test set `i`,
-//!   the baseline of forward transfer.
+//!   seen in task `i` (GCIL), so the union of test sets `0..=t` is the cumulative test set
+//!   of task `t`. Its size is `tasks[i].n_test` (0 is possible in GCIL, when a task brings
+//!   no new class).
+//! - Row `t` of every per-row field = the model after training task `t`. For JOINT
+//!   (`trained_tasks == 1`) there is ONE row: the model trained on all data, evaluated on
+//!   every test set.
+//! - `correct[t][i]` is how many samples of test set `i` the model after task `t` classified
+//!   correctly. Every row has `T` cells: columns `i <= t` are always evaluated; column `t + 1`
+//!   (the next task, not trained yet) is evaluated when `train.eval_future` is on, for
+//!   forward transfer; other cells are `null`.
+//! - The "seen" test sets of row `t` are `0..=t` (JOINT: all). `predicted[t][c]` counts the
+//!   seen test samples the model after task `t` predicted as output `c` (task-recency bias
+//!   reads it with `tasks[t].new_targets`); `calibration[t]` sorts the same predictions
+//!   into ECE confidence bins.
+//! - `random_init_correct[i]` is how many samples of test set `i` the untrained model (same
+//!   seed) classified correctly: the baseline of forward transfer (`null` when
+//!   `train.eval_random_init` is off).
 
 use serde::{Deserialize, Serialize};
 
 /// Version of this schema; bumped on incompatible changes.
-pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+/// Version 2: raw counts (correct predictions, prediction histograms, calibration bins)
+/// replace version 1's percentages, seen-task accuracies, ECE and recency values.
+pub const RESULTS_SCHEMA_VERSION: u32 = 2;
 
 /// File name of the results in a run folder.
 pub const RESULTS_FILE: &str = "results.json";
@@ -82,31 +88,62 @@ pub struct TaskInfo {
     pub classes: Vec<u32>,
     /// Model outputs first introduced by this task (task-IL mask, recency bias).
     pub new_targets: Vec<u32>,
+    /// Training samples of the task.
     pub n_train: usize,
+    /// Samples of test set `i` (this task's): the denominator of its accuracies.
     pub n_test: usize,
 }
 
-/// The evaluation results of one inference mode.
+/// The evaluation facts of one inference mode, see the module docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModeResults {
     /// `av` (fused head), `audio`, `visual` or `ensemble` (SAMM's calibrated ensemble).
     pub mode: String,
-    /// Class-IL (or domain-IL) accuracy matrix, see the module docs.
-    pub accuracy: Vec<Vec<Option<f64>>>,
-    /// Task-IL accuracy matrix (logits masked to the task's `new_targets`); Seq only.
+    /// Class-IL (Dom: domain-IL) correct predictions per row and test set.
+    pub correct: Vec<Vec<Option<u64>>>,
+    /// Task-IL correct predictions (logits masked to the test set's task's `new_targets`);
+    /// Seq only.
     #[serde(default)]
-    pub task_il_accuracy: Option<Vec<Vec<Option<f64>>>>,
-    /// Accuracy on the cumulative test set after each task.
-    pub seen_accuracy: Vec<f64>,
-    /// Expected calibration error (15 equal-width bins, in percent) on the cumulative test
-    /// set after each task.
-    pub ece: Vec<f64>,
-    /// Task-recency share after each task: the percentage of predictions on the cumulative
-    /// test set that fall on the targets introduced by the task just trained. `null` where
-    /// the task introduced no targets (Dom after task 0).
-    pub recency: Vec<Option<f64>>,
-    /// Accuracy of the untrained model on each test set.
-    pub random_init: Vec<Option<f64>>,
+    pub task_il_correct: Option<Vec<Vec<Option<u64>>>>,
+    /// Per row: predictions on the seen test sets per model output (`num_outputs` entries).
+    pub predicted: Vec<Vec<u64>>,
+    /// Per row: the seen test sets' predictions in ECE confidence bins.
+    pub calibration: Vec<CalibrationBins>,
+    /// Correct predictions of the untrained model per test set.
+    pub random_init_correct: Vec<Option<u64>>,
+}
+
+/// Predictions sorted by confidence (max softmax probability) into the equal-width bins of
+/// [`mmcl_losses::ConfidenceBins`] (15 bins, as the paper's ECE).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBins {
+    /// Predictions per bin.
+    pub count: Vec<u64>,
+    /// Sum of the predictions' confidences per bin.
+    pub confidence_sum: Vec<f64>,
+    /// Correct predictions per bin.
+    pub correct: Vec<u64>,
+}
+
+impl CalibrationBins {
+    /// Empty totals for `n_bins` bins.
+    pub fn new(n_bins: usize) -> CalibrationBins {
+        CalibrationBins {
+            count: vec![0; n_bins],
+            confidence_sum: vec![0.0; n_bins],
+            correct: vec![0; n_bins],
+        }
+    }
+
+    /// Adds one prediction with its confidence and whether it was right; a confidence
+    /// outside every bin (not in `(0, 1]`) is not counted, as in the ECE of the samples.
+    pub fn record(&mut self, rule: &mmcl_losses::ConfidenceBins, confidence: f32, hit: bool) {
+        if let Some(b) = rule.bin(confidence) {
+            self.count[b] += 1;
+            self.confidence_sum[b] += confidence as f64;
+            self.correct[b] += hit as u64;
+        }
+    }
 }
 
 /// How training of one task went.
@@ -120,16 +157,31 @@ pub struct TaskTraining {
 }
 
 impl RunResults {
-    /// Read a results file; the error names the file.
+    /// Read a results file; the error names the file, and says so when the file was
+    /// written under another schema version (an older mmcl).
     pub fn read(path: &std::path::Path) -> Result<RunResults, crate::SchedulerError> {
+        let format = |reason: String| crate::SchedulerError::Format {
+            path: path.to_owned(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| crate::SchedulerError::Io {
             path: path.to_owned(),
             source: e,
         })?;
-        serde_json::from_str(&text).map_err(|e| crate::SchedulerError::Format {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        if version != Some(RESULTS_SCHEMA_VERSION as u64) {
+            let found = version.map_or("no schema version".to_string(), |v| {
+                format!("results schema version {v}")
+            });
+            return Err(format(format!(
+                "{found}, but this mmcl reads version {RESULTS_SCHEMA_VERSION}: the run was \
+                 made by another mmcl version; train it again (`cargo xtask reproduce` \
+                 retrains outdated runs)"
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| format(e.to_string()))
     }
 
     /// Write atomically (temporary file + rename).
@@ -173,12 +225,11 @@ mod tests {
             finished: true,
             modes: vec![ModeResults {
                 mode: "av".into(),
-                accuracy: vec![vec![Some(50.0), None]],
-                task_il_accuracy: None,
-                seen_accuracy: vec![50.0],
-                ece: vec![3.0],
-                recency: vec![None],
-                random_init: vec![Some(1.0), None],
+                correct: vec![vec![Some(2), None]],
+                task_il_correct: None,
+                predicted: vec![vec![0, 3, 1]],
+                calibration: vec![CalibrationBins::new(15)],
+                random_init_correct: vec![Some(0), None],
             }],
             training: vec![TaskTraining {
                 epoch_loss: vec![2.0],
@@ -195,5 +246,37 @@ mod tests {
         r.write(&p).unwrap();
         assert_eq!(RunResults::read(&p).unwrap(), r);
         assert!(std::fs::read_to_string(&p).unwrap().contains("null"));
+    }
+
+    #[test]
+    fn another_schema_version_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(RESULTS_FILE);
+        std::fs::write(&p, r#"{"schema_version": 1, "finished": true}"#).unwrap();
+        let e = RunResults::read(&p).unwrap_err().to_string();
+        assert!(e.contains(&p.display().to_string()), "{e}");
+        assert!(
+            e.contains("schema version 1") && e.contains("reads version 2"),
+            "{e}"
+        );
+        std::fs::write(&p, "{}").unwrap();
+        assert!(RunResults::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("no schema version"));
+    }
+
+    #[test]
+    fn calibration_bins_use_the_ece_rule() {
+        let rule = mmcl_losses::ConfidenceBins::new(15).unwrap();
+        let mut b = CalibrationBins::new(15);
+        b.record(&rule, 1.0, true);
+        b.record(&rule, 0.99, false);
+        b.record(&rule, 0.05, true);
+        b.record(&rule, 0.0, true); // outside every bin
+        assert_eq!(b.count.iter().sum::<u64>(), 3);
+        assert_eq!((b.count[14], b.correct[14]), (2, 1));
+        assert_eq!((b.count[0], b.correct[0]), (1, 1));
+        assert!((b.confidence_sum[14] - (1.0 + 0.99f32 as f64)).abs() < 1e-12);
     }
 }

@@ -51,7 +51,8 @@ use crate::checkpoint::{self, Found};
 use crate::experiment::ExperimentConfig;
 use crate::prefetch::for_each_prefetched;
 use crate::results::{
-    ModeResults, RunInfo, RunResults, TaskInfo, TaskTraining, RESULTS_FILE, RESULTS_SCHEMA_VERSION,
+    CalibrationBins, ModeResults, RunInfo, RunResults, TaskInfo, TaskTraining, RESULTS_FILE,
+    RESULTS_SCHEMA_VERSION,
 };
 use crate::scenario::{self, SampleLabels, Scenario};
 use crate::{write_atomic, SchedulerError};
@@ -180,10 +181,6 @@ struct SetEval {
     confidences: Vec<f32>,
     hits: Vec<bool>,
     predictions: Vec<u32>,
-}
-
-fn pct(a: usize, n: usize) -> Option<f64> {
-    (n > 0).then(|| 100.0 * a as f64 / n as f64)
 }
 
 fn softmax_row(row: &[f32]) -> (usize, f32) {
@@ -665,7 +662,7 @@ fn drive(
             let sets: Vec<(&[usize], &[u32])> = owned.iter().map(|v| (&v[..], &[][..])).collect();
             let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
             ev.iter()
-                .map(|per_set| per_set.iter().map(|e| pct(e.correct, e.n)).collect())
+                .map(|per_set| per_set.iter().map(|e| Some(e.correct as u64)).collect())
                 .collect()
         } else {
             vec![vec![None; n_eval]; modes.len()]
@@ -675,12 +672,11 @@ fn drive(
             .zip(random_init)
             .map(|(m, ri)| ModeResults {
                 mode: m.as_str().into(),
-                accuracy: Vec::new(),
-                task_il_accuracy: setup.scenario.task_il.then(Vec::new),
-                seen_accuracy: Vec::new(),
-                ece: Vec::new(),
-                recency: Vec::new(),
-                random_init: ri,
+                correct: Vec::new(),
+                task_il_correct: setup.scenario.task_il.then(Vec::new),
+                predicted: Vec::new(),
+                calibration: Vec::new(),
+                random_init_correct: ri,
             })
             .collect();
     }
@@ -794,48 +790,30 @@ fn drive(
             .map(|i| (&test_sets[i][..], &masks[i][..]))
             .collect();
         let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
-        let new_targets: &[u32] = &eval_tasks[if joint { n_eval - 1 } else { t }].new_targets;
+        // Raw facts only (see the results module); mmcl-metrics derives every number.
+        let bin_rule = mmcl_losses::ConfidenceBins::new(mmcl_losses::ECE_BINS)?;
         for (m, per_set) in ev.iter().enumerate() {
             let mr = &mut state.results.modes[m];
-            let mut row: Vec<Option<f64>> = per_set.iter().map(|e| pct(e.correct, e.n)).collect();
-            row.resize(n_eval, None);
-            mr.accuracy.push(row);
-            if let Some(til) = mr.task_il_accuracy.as_mut() {
-                let mut r: Vec<Option<f64>> = per_set
-                    .iter()
-                    .map(|e| pct(e.task_il_correct, e.n))
-                    .collect();
+            let row = |count: fn(&SetEval) -> usize| -> Vec<Option<u64>> {
+                let mut r: Vec<Option<u64>> =
+                    per_set.iter().map(|e| Some(count(e) as u64)).collect();
                 r.resize(n_eval, None);
-                til.push(r);
-            }
-            let seen_sets = &per_set[..seen];
-            let n: usize = seen_sets.iter().map(|e| e.n).sum();
-            let correct: usize = seen_sets.iter().map(|e| e.correct).sum();
-            mr.seen_accuracy.push(pct(correct, n).unwrap_or(0.0));
-            let conf: Vec<f32> = seen_sets
-                .iter()
-                .flat_map(|e| e.confidences.iter().copied())
-                .collect();
-            let hits: Vec<bool> = seen_sets
-                .iter()
-                .flat_map(|e| e.hits.iter().copied())
-                .collect();
-            let ece = if conf.is_empty() {
-                0.0
-            } else {
-                100.0 * mmcl_losses::ece_from_confidences(&conf, &hits, 15)?
+                r
             };
-            mr.ece.push(ece);
-            let recent = seen_sets
-                .iter()
-                .flat_map(|e| e.predictions.iter())
-                .filter(|p| new_targets.contains(p))
-                .count();
-            mr.recency.push(if new_targets.is_empty() || joint {
-                None
-            } else {
-                pct(recent, n)
-            });
+            mr.correct.push(row(|e| e.correct));
+            if let Some(til) = mr.task_il_correct.as_mut() {
+                til.push(row(|e| e.task_il_correct));
+            }
+            let mut predicted = vec![0u64; setup.scenario.num_outputs];
+            let mut bins = CalibrationBins::new(bin_rule.len());
+            for e in &per_set[..seen] {
+                for ((&p, &conf), &hit) in e.predictions.iter().zip(&e.confidences).zip(&e.hits) {
+                    predicted[p as usize] += 1;
+                    bins.record(&bin_rule, conf, hit);
+                }
+            }
+            mr.predicted.push(predicted);
+            mr.calibration.push(bins);
         }
         if let Some(temps) = state.method.temperatures() {
             state.results.temperatures.push(temps.map(|v| v as f64));
@@ -850,25 +828,26 @@ fn drive(
         state.results.tasks_done = t + 1;
         state.results.finished = t + 1 == tasks.len();
         state.results.elapsed_s = elapsed_before + session_start.elapsed().as_secs_f64();
+        let seen_n: usize = test_sets[..seen].iter().map(Vec::len).sum();
         let summary: Vec<String> = state
             .results
             .modes
             .iter()
             .map(|m| {
-                format!(
-                    "{} {:.2}",
-                    m.mode,
-                    m.seen_accuracy.last().copied().unwrap_or(0.0)
-                )
+                let correct: u64 = m
+                    .correct
+                    .last()
+                    .map_or(0, |row| row.iter().take(seen).map(|c| c.unwrap_or(0)).sum());
+                format!("{} {correct}/{seen_n}", m.mode)
             })
             .collect();
         rd.log(&format!(
-            "task {t} done: seen accuracy {} ({train_s:.1} s train, {eval_s:.1} s eval)",
+            "task {t} done: correct on the seen test sets {} ({train_s:.1} s train, {eval_s:.1} s eval)",
             summary.join(", ")
         ));
         if opts.progress {
             eprintln!(
-                "task {}/{}: seen accuracy {}",
+                "task {}/{}: correct on the seen test sets {}",
                 t + 1,
                 tasks.len(),
                 summary.join(", ")
@@ -881,11 +860,17 @@ fn drive(
     Ok(state.results)
 }
 
-/// One inference mode's name and its recomputed final accuracy-matrix row.
-pub type ModeRow = (String, Vec<Option<f64>>);
+/// One inference mode's re-evaluation of a checkpoint: per test set, the correct
+/// predictions and the test samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeRow {
+    pub mode: String,
+    pub correct: Vec<u64>,
+    pub n_test: Vec<u64>,
+}
 
 /// Evaluate a saved checkpoint of a run on a cache: the final row of each inference mode's
-/// accuracy matrix, recomputed (`mmcl eval`).
+/// correct-prediction counts, recomputed (`mmcl eval`).
 pub fn eval_checkpoint(
     run_dir: &Path,
     cache: Option<&Path>,
@@ -915,11 +900,10 @@ pub fn eval_checkpoint(
         .modes()
         .iter()
         .zip(ev)
-        .map(|(m, per_set)| {
-            (
-                m.as_str().to_string(),
-                per_set.iter().map(|e| pct(e.correct, e.n)).collect(),
-            )
+        .map(|(m, per_set)| ModeRow {
+            mode: m.as_str().to_string(),
+            correct: per_set.iter().map(|e| e.correct as u64).collect(),
+            n_test: per_set.iter().map(|e| e.n as u64).collect(),
         })
         .collect())
 }

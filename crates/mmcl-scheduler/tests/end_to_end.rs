@@ -100,8 +100,8 @@ fn every_method_trains_and_fills_the_results() {
         let expect_modes = if kind == MethodKind::Samm { 4 } else { 1 };
         assert_eq!(r.modes.len(), expect_modes);
         for m in &r.modes {
-            assert_eq!(m.accuracy.len(), rows, "{kind:?} {}", m.mode);
-            for (t, row) in m.accuracy.iter().enumerate() {
+            assert_eq!(m.correct.len(), rows, "{kind:?} {}", m.mode);
+            for (t, row) in m.correct.iter().enumerate() {
                 assert_eq!(row.len(), 3);
                 // Seen tasks and the next one are evaluated (JOINT: all), later ones are not.
                 let evaluated = if kind == MethodKind::Joint {
@@ -111,23 +111,28 @@ fn every_method_trains_and_fills_the_results() {
                 };
                 for (i, v) in row.iter().enumerate() {
                     assert_eq!(v.is_some(), i < evaluated, "{kind:?} row {t} col {i}");
-                    assert!(v.is_none_or(|a| (0.0..=100.0).contains(&a)));
+                    assert!(v.is_none_or(|c| c <= r.tasks[i].n_test as u64));
                 }
             }
-            assert_eq!(m.task_il_accuracy.as_ref().unwrap().len(), rows);
-            assert_eq!(m.seen_accuracy.len(), rows);
-            assert_eq!(m.random_init.len(), 3);
+            assert_eq!(m.task_il_correct.as_ref().unwrap().len(), rows);
+            assert_eq!(m.predicted.len(), rows);
+            assert_eq!(m.calibration.len(), rows);
+            assert_eq!(m.random_init_correct.len(), 3);
+            // Every seen test sample is predicted once and binned once.
+            for t in 0..rows {
+                let seen = if kind == MethodKind::Joint { 3 } else { t + 1 };
+                let n: usize = r.tasks[..seen].iter().map(|x| x.n_test).sum();
+                assert_eq!(m.predicted[t].len(), r.run.num_outputs);
+                assert_eq!(m.predicted[t].iter().sum::<u64>(), n as u64);
+                assert_eq!(m.calibration[t].count.iter().sum::<u64>(), n as u64);
+            }
         }
         // Seq task-IL picks among 4 classes, class-IL among 100: task-IL is never lower.
         let av = &r.modes[0];
-        for (row, til) in av
-            .accuracy
-            .iter()
-            .zip(av.task_il_accuracy.as_ref().unwrap())
-        {
+        for (row, til) in av.correct.iter().zip(av.task_il_correct.as_ref().unwrap()) {
             for (a, b) in row.iter().zip(til) {
                 assert_eq!(a.is_some(), b.is_some());
-                assert!(b.unwrap_or(0.0) >= a.unwrap_or(0.0));
+                assert!(b.unwrap_or(0) >= a.unwrap_or(0));
             }
         }
         if kind == MethodKind::Samm {
@@ -163,9 +168,11 @@ fn dom_uses_supercategory_targets() {
     )
     .unwrap();
     assert_eq!(r.run.num_outputs, 5);
-    assert_eq!(r.modes[0].accuracy.len(), 2);
-    assert!(r.modes[0].task_il_accuracy.is_none());
-    assert_eq!(r.modes[0].recency[1], None);
+    assert_eq!(r.modes[0].correct.len(), 2);
+    assert!(r.modes[0].task_il_correct.is_none());
+    // Task 1 brings no new output, so it has no recency bias.
+    assert!(r.tasks[1].new_targets.is_empty());
+    assert_eq!(r.modes[0].predicted[1].len(), 5);
 }
 
 #[test]
@@ -195,9 +202,10 @@ fn killed_and_resumed_run_equals_uninterrupted_run() {
     let resumed = resume(dir.path(), &RunOptions::default()).unwrap();
     assert!(resumed.finished);
     for (a, b) in full.modes.iter().zip(&resumed.modes) {
-        assert_eq!(a.accuracy, b.accuracy, "mode {}", a.mode);
-        assert_eq!(a.task_il_accuracy, b.task_il_accuracy);
-        assert_eq!(a.ece, b.ece);
+        assert_eq!(a.correct, b.correct, "mode {}", a.mode);
+        assert_eq!(a.task_il_correct, b.task_il_correct);
+        assert_eq!(a.calibration, b.calibration);
+        assert_eq!(a.predicted, b.predicted);
     }
     assert_eq!(full.temperatures, resumed.temperatures);
     assert_eq!(epoch_losses(&full), epoch_losses(&resumed));
@@ -253,4 +261,57 @@ fn an_existing_run_folder_is_not_overwritten() {
         train(&cfg, dir.path(), &RunOptions::default()),
         Err(SchedulerError::Config(_))
     ));
+}
+
+/// The GCIL headline is the reference's: the FINAL model's mean accuracy over the
+/// cumulative test sets (union of test sets `0..=t`). Computed here independently from
+/// results.json's raw counts, it must equal what mmcl-metrics derives; and re-evaluating
+/// the final checkpoint must reproduce the final row's counts.
+#[test]
+fn gcil_headline_is_the_final_models_mean_over_the_cumulative_test_sets() {
+    use mmcl_scheduler::gcil::{GcilConfig, GcilWeights};
+    let dir = tempfile::tempdir().unwrap();
+    let gcil = GcilConfig {
+        tasks: 4,
+        samples_per_task: Some(12),
+        ..GcilConfig::paper(GcilWeights::Longtail)
+    };
+    let cfg = config(
+        MethodKind::Er,
+        Modality::AudioVisual,
+        ScenarioConfig::Gcil(gcil),
+    );
+    train(&cfg, dir.path(), &RunOptions::default()).unwrap();
+    let r = mmcl_scheduler::RunResults::read(&RunDir::new(dir.path()).results_path()).unwrap();
+    assert_eq!(r.tasks.len(), 4);
+    let last = r.modes[0].correct.last().unwrap();
+    let (mut correct, mut n, mut accs) = (0u64, 0u64, Vec::new());
+    for (i, task) in r.tasks.iter().enumerate() {
+        correct += last[i].unwrap();
+        n += task.n_test as u64;
+        if n > 0 {
+            accs.push(100.0 * correct as f64 / n as f64);
+        }
+    }
+    let expected = accs.iter().sum::<f64>() / accs.len() as f64;
+    let metrics = mmcl_metrics::RunMetrics::derive(&r).unwrap();
+    let av = metrics.mode("av").unwrap();
+    assert!(
+        (av.gcil.reference_headline - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        av.gcil.reference_headline
+    );
+    assert!((av.gcil.final_all_seen - accs.last().unwrap()).abs() < 1e-9);
+    assert_eq!(av.headline(true), Some(av.gcil.reference_headline));
+
+    let rows = mmcl_scheduler::eval_checkpoint(dir.path(), None).unwrap();
+    assert_eq!(rows[0].mode, "av");
+    assert_eq!(
+        rows[0].correct,
+        last.iter().map(|c| c.unwrap()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        rows[0].n_test,
+        r.tasks.iter().map(|t| t.n_test as u64).collect::<Vec<_>>()
+    );
 }

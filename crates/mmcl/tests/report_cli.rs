@@ -5,25 +5,33 @@ use std::process::Command;
 
 use serde_json::json;
 
-/// A finished 2-task Seq run whose fused head ends with accuracies `last` on the two tasks.
+/// A finished 2-task Seq run (4 outputs, 50 test samples per task) whose fused head ends
+/// with accuracies `last` (percent, even numbers) on the two tasks.
 fn write_run(runs: &Path, name: &str, method: &str, modality: &str, seed: u64, last: [f64; 2]) {
+    let c = |a: f64| (a / 2.0).round() as u64;
+    let bins = |count: u64, correct: u64| {
+        let mut b = json!({"count": vec![0u64; 15], "confidence_sum": vec![0.0; 15], "correct": vec![0u64; 15]});
+        b["count"][14] = count.into();
+        b["confidence_sum"][14] = (0.9 * count as f64).into();
+        b["correct"][14] = correct.into();
+        b
+    };
     let mode = |m: &str| {
         json!({
             "mode": m,
-            "accuracy": [[80.0, 0.0], last],
-            "task_il_accuracy": null,
-            "seen_accuracy": [80.0, (last[0] + last[1]) / 2.0],
-            "ece": [5.0, 7.5],
-            "recency": [100.0, 60.0],
-            "random_init": [1.0, 1.0],
+            "correct": [[40, 0], [c(last[0]), c(last[1])]],
+            "task_il_correct": null,
+            "predicted": [[50, 0, 0, 0], [20, 20, 30, 30]],
+            "calibration": [bins(50, 40), bins(100, c(last[0]) + c(last[1]))],
+            "random_init_correct": [0, 0],
         })
     };
     let results = json!({
-        "schema_version": 1,
+        "schema_version": 2,
         "run": {"method": method, "scenario": "seq", "modality": modality, "buffer_size": 0,
                 "seed": seed, "dataset": "test", "num_outputs": 4, "task_il": true},
-        "tasks": [{"classes": [0, 1], "new_targets": [0, 1], "n_train": 4, "n_test": 2},
-                  {"classes": [2, 3], "new_targets": [2, 3], "n_train": 4, "n_test": 2}],
+        "tasks": [{"classes": [0, 1], "new_targets": [0, 1], "n_train": 4, "n_test": 50},
+                  {"classes": [2, 3], "new_targets": [2, 3], "n_train": 4, "n_test": 50}],
         "tasks_done": 2, "trained_tasks": 2, "finished": true,
         "modes": [mode("av")],
         "training": [],
@@ -76,6 +84,22 @@ fn report_numbers_come_from_the_run_folders() {
     assert!(text.contains("13.00 ± 0.00 (7.60 ± 0.33)"), "{text}");
     assert!(tmp.path().join("REPORT-files/table-seq-dom.csv").is_file());
     assert!(tmp.path().join("REPORT-files/curve-seq.png").is_file());
+    // The analyses: stability/plasticity per modality. SGD audio: S = A[1][0] = 12, P =
+    // mean(80, 14) = 47; multimodal: S = 10 and 20 -> 15 ± 5, P = 55 and 60 -> 57.5 ± 2.5.
+    // Recency after the last task: 60 of 100 predictions on task 1's outputs.
+    assert!(
+        text.contains("| SGD | – | 12.00 ± 0.00 | 47.00 ± 0.00 | 15.00 ± 5.00 | 57.50 ± 2.50 |"),
+        "{text}"
+    );
+    assert!(tmp
+        .path()
+        .join("REPORT-files/stability-plasticity-seq.svg")
+        .is_file());
+    assert!(
+        text.contains("puts 60.0% of its predictions on the newest task's classes"),
+        "{text}"
+    );
+    assert!(text.contains("against 50.0% without bias"), "{text}");
 
     // Changing a results file changes the report.
     write_run(
@@ -89,6 +113,39 @@ fn report_numbers_come_from_the_run_folders() {
     let text = report(&runs, &out);
     assert!(text.contains("30.00 ± 10.00"), "{text}");
     assert!(!text.contains("25.00 ± 5.00"));
+}
+
+/// A results file of an older schema stops the report with an error naming the file.
+#[test]
+fn an_old_results_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    write_run(
+        &runs,
+        "seq-sgd-av-s0",
+        "sgd",
+        "audio_visual",
+        0,
+        [10.0, 30.0],
+    );
+    let path = runs.join("seq-sgd-av-s0/results.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"schema_version\":2", "\"schema_version\":1");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mmcl"))
+        .args(["report", "--runs"])
+        .arg(&runs)
+        .arg("--out")
+        .arg(tmp.path().join("R.md"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("schema version 1"),
+        "{err}"
+    );
 }
 
 #[test]

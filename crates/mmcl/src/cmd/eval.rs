@@ -23,17 +23,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
     crate::process::tune_for_training();
     let res = eval_checkpoint(&args.checkpoint, args.cache.as_deref())?;
     let mut json = serde_json::Map::new();
-    for (mode, accs) in &res {
-        let v: Vec<f64> = accs.iter().flatten().copied().collect();
-        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    for row in &res {
+        let accs: Vec<Option<f64>> = row
+            .correct
+            .iter()
+            .zip(&row.n_test)
+            .map(|(&c, &n)| mmcl_metrics::accuracy_percent(c, n))
+            .collect();
+        let mean = mmcl_metrics::final_row_accuracy(&accs).unwrap_or(f64::NAN);
         let cells: Vec<String> = accs
             .iter()
             .map(|a| a.map_or("-".into(), |a| format!("{a:.2}")))
             .collect();
-        println!("{mode}: mean {mean:.2}% per task [{}]", cells.join(", "));
+        println!(
+            "{}: mean {mean:.2}% per task [{}]",
+            row.mode,
+            cells.join(", ")
+        );
         json.insert(
-            mode.clone(),
-            serde_json::json!({"mean": mean, "per_task": accs}),
+            row.mode.clone(),
+            serde_json::json!({"mean": mean, "per_task": accs, "correct": row.correct, "n_test": row.n_test}),
         );
     }
     if let Some(out) = &args.out {

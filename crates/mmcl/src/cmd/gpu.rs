@@ -436,8 +436,8 @@ pub fn samm_tiny_run(work: &Path, device: &str) -> anyhow::Result<serde_json::Va
     }
     let r = mmcl_scheduler::train(&cfg, &run_dir, &mmcl_scheduler::RunOptions::default())?;
     let mut modes = serde_json::Map::new();
-    for m in &r.modes {
-        let seen = m.seen_accuracy.last().copied().unwrap_or(f64::NAN);
+    for m in &mmcl_metrics::RunMetrics::derive(&r)?.modes {
+        let seen = m.gcil.final_all_seen;
         anyhow::ensure!(seen.is_finite(), "mode {}: no final accuracy", m.mode);
         modes.insert(m.mode.clone(), seen.into());
     }

@@ -1,25 +1,31 @@
-//! `mmcl report --runs DIR --out REPORT.md`: the paper's tables and plots, regenerated
-//! purely from the run folders' `results.json` files (nothing is typed in by hand).
+//! `mmcl report --runs DIR --out REPORT.md`: the paper's tables, analyses and plots,
+//! regenerated purely from the run folders' `results.json` files (nothing is typed in by
+//! hand). Every number is derived by `mmcl-metrics` (definitions in its crate docs).
 //!
-//! Cell values are final class-IL (Dom: domain-IL) accuracy in percent, mean ± std (ddof 0, numpy's default)
-//! over seeds: the mean of the last accuracy-matrix row over all tasks (Seq, Dom), and for
-//! GCIL the mean over the cumulative test sets after each task (what the reference
-//! reports). Multimodal = the fused head of the audio-visual network; Audio / Visual = the
-//! audio-only / visual-only networks, except for SAMM, whose Audio / Visual columns are the
-//! audio and visual heads of its audio-visual network (SAMM trains them jointly). SAMM's
-//! calibrated ensemble is listed as the extra method "SAMM-ensemble".
+//! Table cells are mean ± std (ddof 0, numpy's default) over seeds of the headline: the
+//! final mean accuracy (Seq: class-IL, Dom: domain-IL), and for GCIL the reference's
+//! headline (the final model's mean accuracy over the cumulative test sets), with the
+//! final all-seen accuracy in a second table. Multimodal = the fused head of the
+//! audio-visual network; Audio / Visual = the audio-only / visual-only networks, except for
+//! SAMM, whose Audio / Visual columns are the audio and visual heads of its audio-visual
+//! network (SAMM trains them jointly). SAMM's calibrated ensemble is listed as the extra
+//! method "SAMM-ensemble".
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use mmcl_metrics::analysis::{
+    aggregate, budget_study, calibration_comparison, mean_curve, row_label, write_analyses, Curve,
+    RunEntry,
+};
 use mmcl_metrics::keys::{Method, Modality, Scenario};
-use mmcl_metrics::matrix::AccuracyMatrix;
 use mmcl_metrics::plot::{write_heatmap, write_line_chart, LineChart, Series};
 use mmcl_metrics::stats::MeanStd;
-use mmcl_metrics::table::{CellKey, PaperLayoutTable};
-use mmcl_scheduler::results::{ModeResults, RunResults, RESULTS_FILE};
+use mmcl_metrics::table::PaperLayoutTable;
+use mmcl_metrics::{ModeMetrics, RunMetrics};
+use mmcl_scheduler::results::{RunResults, RESULTS_FILE};
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
@@ -29,22 +35,41 @@ pub struct ReportArgs {
     /// The Markdown report to write; tables (CSV) and plots go to `<stem>-files/` beside it.
     #[arg(long, default_value = "REPORT.md")]
     pub out: PathBuf,
+    /// Run folders of SAMM with the reference's calibration, compared with the headline
+    /// grid's SAMM runs.
+    #[arg(long)]
+    pub calibration_runs: Option<PathBuf>,
+    /// Run folders of the training-budget study.
+    #[arg(long)]
+    pub budget_runs: Option<PathBuf>,
 }
 
 /// One finished run, as the report needs it.
 struct Run {
     dir: PathBuf,
     results: RunResults,
+    metrics: RunMetrics,
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
-    let summary = write_report(&args.runs, &args.out)?;
+    let summary = write_report(
+        &args.runs,
+        &args.out,
+        args.calibration_runs.as_deref(),
+        args.budget_runs.as_deref(),
+    )?;
     eprintln!("{summary}");
     Ok(())
 }
 
-/// Reads every finished run under `runs`, writes the report; returns a one-line summary.
-pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
+/// Reads every finished run under `runs` (and the study folders), writes the report;
+/// returns a one-line summary.
+pub fn write_report(
+    runs: &Path,
+    out: &Path,
+    calibration_runs: Option<&Path>,
+    budget_runs: Option<&Path>,
+) -> Result<String> {
     let all = read_runs(runs)?;
     if all.is_empty() {
         bail!(
@@ -57,130 +82,177 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
         .map_or("REPORT".into(), |s| s.to_string_lossy().into_owned());
     let files = out.with_file_name(format!("{stem}-files"));
     std::fs::create_dir_all(&files).with_context(|| format!("creating {}", files.display()))?;
-
-    // Per cell: the values over seeds.
-    let mut cells: BTreeMap<CellKey, Vec<f64>> = BTreeMap::new();
-    for run in &all {
-        for (key, value) in run_cells(&run.results) {
-            cells.entry(key).or_default().push(value);
-        }
-    }
-    let aggregated: BTreeMap<CellKey, MeanStd> = cells
+    let entries: Vec<RunEntry> = all
         .iter()
-        .filter_map(|(k, v)| MeanStd::of(v).map(|m| (k.clone(), m)))
+        .map(|r| RunEntry {
+            results: &r.results,
+            metrics: &r.metrics,
+        })
         .collect();
+
+    let headline = aggregate(&entries, |m, s| m.headline(s.is_gcil()));
+    let all_seen = aggregate(&entries, |m, s| {
+        s.is_gcil().then_some(m.gcil.final_all_seen)
+    });
 
     let mut md = String::new();
     writeln!(md, "# mmcl benchmark report\n")?;
     writeln!(
         md,
         "Generated by `mmcl report --runs {} --out {}` from {} finished runs; every number \
-         below is computed from their `results.json` files. Cells: final accuracy (%) as \
-         mean ± std over seeds, with the paper's value in parentheses. Multimodal = fused \
-         head; Audio/Visual = unimodal networks (SAMM: its audio/visual heads).\n",
+         below is derived by `mmcl-metrics` from their `results.json` files. Cells: mean ± \
+         std over seeds, with the paper's value in parentheses; Seq/Dom: final mean \
+         accuracy (%); GCIL: the final model's mean accuracy over the cumulative test sets \
+         (the reference's headline). Multimodal = fused head; Audio/Visual = unimodal \
+         networks (SAMM: its audio/visual heads).\n",
         runs.display(),
         out.display(),
         all.len()
     )?;
     let scenarios: Vec<Scenario> = {
-        let mut s: Vec<Scenario> = cells.keys().map(|k| k.scenario.clone()).collect();
+        let mut s: Vec<Scenario> = headline.keys().map(|k| k.scenario.clone()).collect();
         s.sort();
         s.dedup();
         s
     };
     let seq_dom: Vec<Scenario> = scenarios.iter().filter(|s| !s.is_gcil()).cloned().collect();
     let gcil: Vec<Scenario> = scenarios.iter().filter(|s| s.is_gcil()).cloned().collect();
-    for (title, group, slug) in [
+    let tables = [
         (
-            "Class- and domain-incremental (Seq, Dom)",
+            "Class- and domain-incremental (Seq, Dom): final mean accuracy",
             &seq_dom,
             "table-seq-dom",
+            PaperLayoutTable::build as fn(_, _, _) -> _,
+            &headline,
         ),
-        ("Generalised class-incremental (GCIL)", &gcil, "table-gcil"),
-    ] {
+        (
+            "Generalised class-incremental (GCIL): final model, mean over the cumulative test sets (the reference's headline)",
+            &gcil,
+            "table-gcil",
+            PaperLayoutTable::build,
+            &headline,
+        ),
+        (
+            "GCIL: final model on every seen class (final all-seen accuracy; the paper does not report it)",
+            &gcil,
+            "table-gcil-all-seen",
+            PaperLayoutTable::build_without_paper,
+            &all_seen,
+        ),
+    ];
+    for (title, group, slug, build, cells) in tables {
         if group.is_empty() {
             continue;
         }
-        let table = PaperLayoutTable::build(title, group, &aggregated);
+        let table: PaperLayoutTable = build(title, group, cells);
         writeln!(md, "{}", table.to_markdown())?;
         let csv = files.join(format!("{slug}.csv"));
         crate::atomic::write_atomic(&csv, table.to_csv().as_bytes())?;
         writeln!(md, "CSV: [{slug}.csv]({stem}-files/{slug}.csv)\n")?;
     }
 
-    // Continual-learning diagnostics of the multimodal runs, mean over seeds.
+    // Continual-learning diagnostics of the multimodal runs (fused head), mean over seeds.
     writeln!(
         md,
-        "## Forgetting and calibration (multimodal, mean over seeds)\n"
+        "## Forgetting and calibration (multimodal, fused head, mean over seeds)\n"
     )?;
     writeln!(
         md,
-        "| scenario | method | buffer | final acc | BWT | forgetting | plasticity | final ECE | seeds |\n|---|---|---|---|---|---|---|---|---|"
+        "| scenario | method | buffer | final acc | task-IL | BWT | forgetting | FWT | stability | plasticity | recency (last task) | ECE | seeds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )?;
-    // Per (scenario, method, buffer): per seed [final acc, BWT, forgetting, plasticity, ECE].
-    type Diagnostics = Vec<[Option<f64>; 5]>;
-    let mut diag: BTreeMap<(Scenario, Method, usize), Diagnostics> = BTreeMap::new();
+    type Column = fn(&ModeMetrics) -> Option<f64>;
+    let columns: [Column; 9] = [
+        |m| m.final_accuracy,
+        |m| m.task_il_accuracy,
+        |m| m.backward_transfer,
+        |m| m.forgetting,
+        |m| m.forward_transfer,
+        |m| m.stability,
+        |m| m.plasticity,
+        |m| m.recency.iter().rev().find_map(|v| *v),
+        |m| m.ece,
+    ];
+    let mut diag: BTreeMap<(Scenario, bool, usize, Method), Vec<&ModeMetrics>> = BTreeMap::new();
     for run in &all {
         let r = &run.results;
         if Modality::parse(&r.run.modality) != Some(Modality::Multimodal) {
             continue;
         }
-        let Some(av) = mode(r, "av") else { continue };
-        let m = lower_triangle(av);
-        let final_acc = final_accuracy(r, av);
+        let Some(av) = run.metrics.mode("av") else {
+            continue;
+        };
+        let method = Method::parse(&r.run.method);
         diag.entry((
             Scenario::parse(&r.run.scenario),
-            Method::parse(&r.run.method),
+            !method.is_bound(),
             r.run.buffer_size,
+            method,
         ))
         .or_default()
-        .push([
-            final_acc,
-            m.as_ref().and_then(|m| m.backward_transfer()),
-            m.as_ref().and_then(|m| m.forgetting()),
-            m.as_ref().map(|m| m.plasticity()),
-            av.ece.last().copied(),
-        ]);
+        .push(av);
     }
-    for ((scenario, method, buffer), rows) in &diag {
-        let col = |i: usize| {
-            let v: Vec<f64> = rows.iter().filter_map(|r| r[i]).collect();
-            MeanStd::of(&v).map_or("—".to_string(), |m| format!("{:.2}", m.mean))
-        };
+    for ((scenario, _, buffer, method), modes) in &diag {
         let buffer = if *buffer == 0 {
             "—".to_string()
         } else {
             buffer.to_string()
         };
-        writeln!(
-            md,
-            "| {scenario} | {method} | {buffer} | {} | {} | {} | {} | {} | {} |",
-            col(0),
-            col(1),
-            col(2),
-            col(3),
-            col(4),
-            rows.len()
-        )?;
+        write!(md, "| {scenario} | {method} | {buffer} |")?;
+        for col in &columns {
+            let v: Vec<f64> = modes.iter().filter_map(|m| col(m)).collect();
+            let cell = MeanStd::of(&v).map_or("—".to_string(), |m| format!("{:.2}", m.mean));
+            write!(md, " {cell} |")?;
+        }
+        writeln!(md, " {} |", modes.len())?;
     }
     writeln!(md)?;
 
-    // Plots: accuracy per task (multimodal, seed-mean of the accuracy on all seen tasks)
-    // per scenario, and the accuracy-matrix heatmap of each multimodal run of seed 0.
+    let link = format!("{stem}-files");
+    writeln!(md, "{}", write_analyses(&entries, &files, &link)?)?;
+    if let Some(dir) = calibration_runs {
+        let twins = read_runs(dir)?;
+        let both: Vec<RunEntry> = entries
+            .iter()
+            .map(|e| RunEntry {
+                results: e.results,
+                metrics: e.metrics,
+            })
+            .chain(twins.iter().map(|r| RunEntry {
+                results: &r.results,
+                metrics: &r.metrics,
+            }))
+            .collect();
+        writeln!(md, "{}", calibration_comparison(&both))?;
+    }
+    if let Some(dir) = budget_runs {
+        let study = read_runs(dir)?;
+        let study: Vec<RunEntry> = study
+            .iter()
+            .map(|r| RunEntry {
+                results: &r.results,
+                metrics: &r.metrics,
+            })
+            .collect();
+        writeln!(md, "{}", budget_study(&study, &files, &link)?)?;
+    }
+
+    // Plots: accuracy on the seen tasks after each task (multimodal, seed mean) per
+    // scenario, and the accuracy-matrix heatmap of each multimodal run of seed 0.
     writeln!(md, "## Plots\n")?;
     for scenario in &scenarios {
-        let mut series: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+        let mut series: BTreeMap<(bool, usize, Method), Vec<Curve>> = BTreeMap::new();
         for run in &all {
             let r = &run.results;
+            let method = Method::parse(&r.run.method);
             if Scenario::parse(&r.run.scenario) != *scenario
                 || Modality::parse(&r.run.modality) != Some(Modality::Multimodal)
-                || Method::parse(&r.run.method) == Method::Joint
+                || method == Method::Joint
             {
                 continue;
             }
-            if let Some(av) = mode(r, "av") {
+            if let Some(av) = run.metrics.mode("av") {
                 series
-                    .entry(label(r))
+                    .entry((!method.is_bound(), r.run.buffer_size, method))
                     .or_default()
                     .push(av.seen_accuracy.clone());
             }
@@ -194,13 +266,9 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
             y_label: "accuracy (%)".into(),
             series: series
                 .into_iter()
-                .map(|(label, curves)| Series {
-                    label,
-                    points: mean_curve(&curves)
-                        .into_iter()
-                        .enumerate()
-                        .map(|(t, y)| ((t + 1) as f64, y))
-                        .collect(),
+                .map(|((_, buffer, method), curves)| Series {
+                    label: row_label(&method, (buffer > 0).then_some(buffer as u32)),
+                    points: mean_curve(&curves),
                 })
                 .collect(),
         };
@@ -213,20 +281,22 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
         if Modality::parse(&r.run.modality) != Some(Modality::Multimodal) {
             continue;
         }
-        let Some(m) = mode(r, "av").and_then(lower_triangle) else {
+        let Some(m) = run.metrics.mode("av").and_then(|m| m.matrix.as_ref()) else {
             continue;
         };
         let name = format!(
             "heatmap-{}",
             run.dir.file_name().unwrap_or_default().to_string_lossy()
         );
+        let method = Method::parse(&r.run.method);
+        let buffer =
+            (r.run.buffer_size > 0 && !method.is_bound()).then_some(r.run.buffer_size as u32);
         let title = format!(
-            "{} {}, {} (seed 0)",
+            "{} {}, multimodal (seed 0)",
             Scenario::parse(&r.run.scenario),
-            label(r),
-            "multimodal"
+            row_label(&method, buffer),
         );
-        write_heatmap(&m, &title, &files.join(&name))?;
+        write_heatmap(m, &title, &files.join(&name))?;
         writeln!(md, "![{title}]({stem}-files/{name}.svg)")?;
     }
     writeln!(md, "\n## Runs\n")?;
@@ -243,7 +313,7 @@ pub fn write_report(runs: &Path, out: &Path) -> Result<String> {
         "wrote {} from {} runs ({} table cells)",
         out.display(),
         all.len(),
-        aggregated.len()
+        headline.len()
     ))
 }
 
@@ -256,92 +326,19 @@ fn read_runs(runs: &Path) -> Result<Vec<Run>> {
     dirs.sort();
     let mut out = Vec::new();
     for dir in dirs {
-        let results = RunResults::read(&dir.join(RESULTS_FILE))?;
+        let path = dir.join(RESULTS_FILE);
+        let results = RunResults::read(&path)?;
         if results.finished {
-            out.push(Run { dir, results });
+            let metrics = RunMetrics::derive(&results)
+                .with_context(|| format!("{}: inconsistent results", path.display()))?;
+            out.push(Run {
+                dir,
+                results,
+                metrics,
+            });
         } else {
             eprintln!("report: skipping unfinished run {}", dir.display());
         }
     }
     Ok(out)
-}
-
-fn mode<'a>(r: &'a RunResults, name: &str) -> Option<&'a ModeResults> {
-    r.modes.iter().find(|m| m.mode == name)
-}
-
-fn label(r: &RunResults) -> String {
-    let method = Method::parse(&r.run.method);
-    if r.run.buffer_size > 0 && !method.is_bound() {
-        format!("{method} ({})", r.run.buffer_size)
-    } else {
-        method.to_string()
-    }
-}
-
-/// The headline value of one run's mode: mean of the last row over all tasks, or for GCIL
-/// the mean over the cumulative test sets.
-fn final_accuracy(r: &RunResults, m: &ModeResults) -> Option<f64> {
-    if Scenario::parse(&r.run.scenario).is_gcil() {
-        return (!m.seen_accuracy.is_empty())
-            .then(|| m.seen_accuracy.iter().sum::<f64>() / m.seen_accuracy.len() as f64);
-    }
-    let last = m.accuracy.last()?;
-    let vals: Option<Vec<f64>> = last.iter().copied().collect();
-    let vals = vals?;
-    (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
-}
-
-/// The seen-task part of an accuracy matrix (row t: tasks 0..=t), when it is complete.
-fn lower_triangle(m: &ModeResults) -> Option<AccuracyMatrix> {
-    if m.accuracy.len() < 2 {
-        return None; // JOINT: one row, no sequence to measure forgetting on
-    }
-    let rows: Option<Vec<Vec<f64>>> = m
-        .accuracy
-        .iter()
-        .enumerate()
-        .map(|(t, row)| row.iter().take(t + 1).copied().collect())
-        .collect();
-    AccuracyMatrix::new(rows?).ok()
-}
-
-/// The table cells one run contributes, see the module docs.
-fn run_cells(r: &RunResults) -> Vec<(CellKey, f64)> {
-    let scenario = Scenario::parse(&r.run.scenario);
-    let method = Method::parse(&r.run.method);
-    let buffer = (r.run.buffer_size > 0 && !method.is_bound()).then_some(r.run.buffer_size as u32);
-    let key = |method: Method, modality| CellKey {
-        scenario: scenario.clone(),
-        method,
-        buffer,
-        modality,
-    };
-    let mut out = Vec::new();
-    let mut push = |k: CellKey, m: Option<&ModeResults>| {
-        if let Some(v) = m.and_then(|m| final_accuracy(r, m)) {
-            out.push((k, v));
-        }
-    };
-    match Modality::parse(&r.run.modality) {
-        Some(Modality::Multimodal) if method == Method::Samm => {
-            push(key(Method::Samm, Modality::Multimodal), mode(r, "av"));
-            push(key(Method::Samm, Modality::Audio), mode(r, "audio"));
-            push(key(Method::Samm, Modality::Visual), mode(r, "visual"));
-            push(
-                key(Method::Other("SAMM-ensemble".into()), Modality::Multimodal),
-                mode(r, "ensemble"),
-            );
-        }
-        Some(modality) => push(key(method, modality), mode(r, "av")),
-        None => {}
-    }
-    out
-}
-
-fn mean_curve(curves: &[Vec<f64>]) -> Vec<f64> {
-    let len = curves.iter().map(Vec::len).min().unwrap_or(0);
-    (0..len)
-        .map(|t| curves.iter().map(|c| c[t]).sum::<f64>() / curves.len() as f64)
-        .collect()
 }

@@ -36,7 +36,8 @@ pub struct TrainArgs {
     /// Prepared cache folder (`mmcl prep` output).
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Epochs per task (with --resume: for the tasks still to train).
+    /// Epochs per task, for every method, JOINT included (with --resume: for the tasks
+    /// still to train).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Learning rate (with --resume: from the next step on, e.g. after a divergence).
@@ -76,7 +77,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             epochs: args.epochs,
         };
         let r = resume_with(dir, &overrides, &opts)?;
-        print_summary(&r);
+        print_summary(&r)?;
         return Ok(());
     }
     let mut shorthands = Vec::new();
@@ -103,6 +104,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .map(|c| format!("{:?}", c.display().to_string())),
     );
     push("train.epochs", args.epochs.map(|e| e.to_string()));
+    // An explicit epoch count is the whole budget: it replaces a preset's JOINT epochs too.
+    push("train.joint_epochs", args.epochs.map(|e| e.to_string()));
     push("optim.lr", args.lr.map(|l| l.to_string()));
     push("device", args.device.clone().map(|d| format!("\"{d}\"")));
     let cfg = resolve(&ConfigSources {
@@ -119,7 +122,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bail!("--out RUN_DIR is required")
     };
     let r = train(&cfg, out, &opts)?;
-    print_summary(&r);
+    print_summary(&r)?;
     Ok(())
 }
 
@@ -148,22 +151,21 @@ fn refuse_non_resumable(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(r: &RunResults) {
-    for m in &r.modes {
-        let last = m.accuracy.last().map(|row| {
-            let v: Vec<f64> = row.iter().take(r.tasks.len()).flatten().copied().collect();
-            v.iter().sum::<f64>() / v.len().max(1) as f64
-        });
+fn print_summary(r: &RunResults) -> Result<()> {
+    let metrics = mmcl_metrics::RunMetrics::derive(r)?;
+    let fmt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}%"));
+    for m in &metrics.modes {
         println!(
-            "{} {} {} buf {} seed {} mode {}: final mean accuracy {:.2}%, final seen accuracy {:.2}%",
+            "{} {} {} buf {} seed {} mode {}: final mean accuracy {}, final all-seen accuracy {:.2}%",
             r.run.scenario,
             r.run.method,
             r.run.modality,
             r.run.buffer_size,
             r.run.seed,
             m.mode,
-            last.unwrap_or(0.0),
-            m.seen_accuracy.last().copied().unwrap_or(0.0)
+            fmt(m.final_accuracy),
+            m.gcil.final_all_seen
         );
     }
+    Ok(())
 }
