@@ -61,6 +61,10 @@ pub struct ReproduceArgs {
     /// Device for training (`cpu` or `cuda:N`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Use this mmcl binary instead of building `target/debug/mmcl` (e.g. the CUDA build
+    /// of `cargo xtask build-cuda`, or a copy that later builds cannot change mid-grid).
+    #[arg(long, value_name = "PATH")]
+    pub mmcl: Option<PathBuf>,
     /// Run a study instead of the headline grid: `budget` (training budget and SAMM's
     /// reg_weight, Seq). Its runs go to `runs/<profile>-<study>/` and into the report.
     #[arg(long)]
@@ -182,9 +186,20 @@ fn grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
     v
 }
 
-/// SAMM at the largest buffer with the reference's calibration, per scenario and seed: the
-/// twins of the headline SAMM runs for the report's calibration comparison.
-fn calibration_grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
+/// The setting of the calibration twins: the reference's training-mode LBFGS fit.
+const CALIBRATION_SET: &str = "method.samm.calibration=\"reference\"";
+/// The setting of the heads-trained twins: reg_weight 1 instead of the reference's 0.01.
+const LAMBDA1_SET: &str = "method.samm.reg_weight=1";
+
+/// Twins of the headline SAMM runs at the largest buffer, per scenario and seed, with one
+/// setting changed (`tag` names it, `sets` applies it): the report compares them.
+fn samm_twins(
+    scenarios: &[String],
+    buffers: &[usize],
+    seeds: u64,
+    tag: &str,
+    set: &str,
+) -> Vec<RunSpec> {
     let Some(&buffer) = buffers.iter().max() else {
         return Vec::new();
     };
@@ -198,9 +213,9 @@ fn calibration_grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<
                 modality: "audio-visual",
                 seed,
                 variant: Variant {
-                    tag: "calibration-reference".into(),
+                    tag: tag.into(),
                     epochs: None,
-                    sets: vec!["method.samm.calibration=\"reference\"".into()],
+                    sets: vec![set.into()],
                 },
             });
         }
@@ -380,12 +395,14 @@ fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
     Ok(toml::from_str::<toml::Value>(&text).ok() == Some(wanted))
 }
 
-/// The runs folders of a profile: the headline grid, the calibration twins, the budget study.
-fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 3] {
+/// The runs folders of a profile: the headline grid, the calibration twins, the λ = 1
+/// twins, the budget study.
+fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 4] {
     let runs = work.join("runs");
     [
         runs.join(profile),
         runs.join(format!("{profile}-calibration")),
+        runs.join(format!("{profile}-lambda1")),
         runs.join(format!("{profile}-budget")),
     ]
 }
@@ -560,18 +577,24 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
         }),
     };
 
-    // The binary, built once (same profile as tests, so artifacts are shared).
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run_checked(
-        Command::new(&cargo)
-            .current_dir(root)
-            .args(["build", "-p", "mmcl", "--bin", "mmcl"]),
-        "building mmcl",
-    )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let mmcl = target.join("debug").join("mmcl");
+    // The binary: the one given, or built once (same profile as tests, so artifacts are
+    // shared).
+    let mmcl = match &args.mmcl {
+        Some(p) => std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?,
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            run_checked(
+                Command::new(&cargo)
+                    .current_dir(root)
+                    .args(["build", "-p", "mmcl", "--bin", "mmcl"]),
+                "building mmcl",
+            )?;
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            target.join("debug").join("mmcl")
+        }
+    };
     let mmcl_cmd = || {
         let mut c = Command::new(&mmcl);
         c.current_dir(&work);
@@ -643,7 +666,7 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
         threads,
         start,
     };
-    let [runs_dir, calibration_dir, budget_dir] = runs_dirs(&work, &args.profile);
+    let [runs_dir, calibration_dir, lambda_dir, budget_dir] = runs_dirs(&work, &args.profile);
     let mut specs = Vec::new();
     let mut failures = Vec::new();
     let mut done = 0usize;
@@ -653,7 +676,17 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
             batches.push((&runs_dir, grid(&scenarios, &buffers, seeds)));
             batches.push((
                 &calibration_dir,
-                calibration_grid(&scenarios, &buffers, seeds),
+                samm_twins(
+                    &scenarios,
+                    &buffers,
+                    seeds,
+                    "calibration-reference",
+                    CALIBRATION_SET,
+                ),
+            ));
+            batches.push((
+                &lambda_dir,
+                samm_twins(&scenarios, &buffers, seeds, "lambda1", LAMBDA1_SET),
             ));
         }
         Some(Study::Budget) => {
@@ -687,6 +720,7 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     // Study folders join the report once they hold runs.
     for (flag, dir) in [
         ("--calibration-runs", &calibration_dir),
+        ("--lambda-runs", &lambda_dir),
         ("--budget-runs", &budget_dir),
     ] {
         if dir.exists() {
@@ -789,7 +823,13 @@ mod tests {
 
     #[test]
     fn study_grids_have_their_variants() {
-        let cal = calibration_grid(&["seq".into(), "gcil-uniform".into()], &[200, 500], 2);
+        let cal = samm_twins(
+            &["seq".into(), "gcil-uniform".into()],
+            &[200, 500],
+            2,
+            "calibration-reference",
+            CALIBRATION_SET,
+        );
         assert_eq!(cal.len(), 4);
         assert!(cal.iter().all(|s| s.method == "samm" && s.buffer == 500));
         assert_eq!(

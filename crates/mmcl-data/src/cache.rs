@@ -74,6 +74,25 @@ pub struct CacheOptions {
     pub min_frames: usize,
     /// Manifest rows per shard.
     pub shard_clips: usize,
+    /// Which frames are taken from video files (manifests with MP4 instead of frame
+    /// folders); caches from before this field was recorded read as the reference's rule.
+    #[serde(default, with = "frame_sampling_text")]
+    pub video_frames: mmcl_media::frames::FrameSampling,
+}
+
+/// `FrameSampling` as its text form (`reference`, `fps=1`) in the cache header.
+mod frame_sampling_text {
+    use mmcl_media::frames::FrameSampling;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &FrameSampling, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FrameSampling, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl CacheOptions {

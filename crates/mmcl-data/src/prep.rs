@@ -70,8 +70,9 @@ pub struct PrepOptions {
     pub min_frames: usize,
     /// Manifest rows per shard.
     pub shard_clips: usize,
-    /// Frame rate at which frames are taken from video files (reference: 1 fps).
-    pub video_fps: f64,
+    /// Which frames are taken from video files (default: the reference's rule, the first
+    /// frame of every int(fps)-frame block).
+    pub video_frames: mmcl_media::frames::FrameSampling,
     /// Decoding threads; 0 = all cores.
     pub jobs: usize,
     /// Draw a progress bar with ETA on stderr.
@@ -86,7 +87,7 @@ impl Default for PrepOptions {
             frame_size: 256,
             min_frames: 4,
             shard_clips: 64,
-            video_fps: 1.0,
+            video_frames: mmcl_media::frames::FrameSampling::Reference,
             jobs: 0,
             progress: false,
         }
@@ -102,6 +103,7 @@ impl PrepOptions {
             frame_size: self.frame_size,
             min_frames: self.min_frames,
             shard_clips: self.shard_clips,
+            video_frames: self.video_frames,
         }
     }
 }
@@ -231,18 +233,12 @@ pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<P
     let sha = file_sha256(manifest_path)?;
     let options = opts.cache_options();
     options.validate()?;
-    if opts.video_fps.is_nan() || opts.video_fps <= 0.0 {
-        return Err(CacheError::Config(format!(
-            "video_fps must be positive, got {}",
-            opts.video_fps
-        )));
-    }
-    // One writer per cache: a second prep into it is refused at once, naming the holder.
-    let _lock = mmcl_io::DirLock::acquire(out)?;
 
     // Create or check the header before touching anything else.
     let shard_dir = out.join(SHARD_DIR);
     fs::create_dir_all(&shard_dir).map_err(|e| CacheError::io(&shard_dir, e))?;
+    // One writer per cache: a second prep into it is refused at once, naming the holder.
+    let _lock = mmcl_io::DirLock::acquire(out)?;
     let rows = manifest.entries.len();
     let mut header = match CacheHeader::read(out) {
         Ok(h) => {
@@ -304,7 +300,7 @@ pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<P
                 .par_iter()
                 .enumerate()
                 .map(|(i, e)| {
-                    let r = decode_clip(&manifest, e, first + i, &options, opts.video_fps);
+                    let r = decode_clip(&manifest, e, first + i, &options);
                     bar.inc(1);
                     r
                 })
@@ -463,7 +459,6 @@ fn decode_clip(
     e: &ManifestEntry,
     row: usize,
     options: &CacheOptions,
-    video_fps: f64,
 ) -> std::result::Result<PreparedClip, Box<SkipRecord>> {
     let skip = |reason: SkipReason, detail: String| {
         Box::new(SkipRecord {
@@ -540,7 +535,8 @@ fn decode_clip(
                 format!("{}: file not found", video.display()),
             ));
         }
-        let decoded = mmcl_media::frames::decode_video(&video, video_fps).map_err(frames_err)?;
+        let decoded =
+            mmcl_media::frames::decode_video(&video, options.video_frames).map_err(frames_err)?;
         for f in &decoded {
             stored
                 .push(f, decoded.len())

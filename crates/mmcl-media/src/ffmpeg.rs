@@ -10,7 +10,7 @@ use ffmpeg_next as ff;
 
 use crate::audio::{check_stream, downmix_into, DecodedAudio, FrameBudget, MAX_CHANNELS};
 use crate::error::{MediaError, Result};
-use crate::frames::RgbFrame;
+use crate::frames::{FrameSampling, RgbFrame};
 
 fn ff_err<'a>(path: &'a Path, what: &str) -> impl Fn(ff::Error) -> MediaError + 'a {
     let what = what.to_string();
@@ -43,7 +43,9 @@ fn round_near(x: f64) -> i64 {
     x.round() as i64
 }
 
-/// Decodes the best video stream at `fps` frames per second with the semantics of FFmpeg's
+/// Decodes the best video stream, keeping the frames `sampling` selects.
+/// [`FrameSampling::Reference`]: decoded frames 0, n, 2n, ... with n = int(average frame
+/// rate), as the reference's OpenCV loop. [`FrameSampling::Fps`]: the semantics of FFmpeg's
 /// `fps` filter (`ffmpeg -i input -vf fps=<fps>`): with input timestamps rounded to the output
 /// grid, output frame `k` is the last input frame whose rounded timestamp is <= `k`; the grid
 /// starts at the first frame, and ends at the rounded end of the last frame. For 1 fps on a
@@ -54,15 +56,10 @@ fn round_near(x: f64) -> i64 {
 /// [`crate::frames::MAX_FRAME_BYTES`] is a [`MediaError::Limit`] before it is converted.
 pub fn decode_video_each(
     path: &Path,
-    fps: f64,
+    sampling: FrameSampling,
     max_frames: Option<usize>,
     sink: &mut dyn FnMut(&RgbFrame) -> Result<()>,
 ) -> Result<usize> {
-    if !(fps.is_finite() && fps > 0.0) {
-        return Err(MediaError::InvalidArgument(format!(
-            "fps must be positive (got {fps})"
-        )));
-    }
     let mut ictx = open(path)?;
     let stream = ictx
         .streams()
@@ -78,6 +75,22 @@ pub fn decode_video_each(
         Some(1.0 / f64::from(avg_rate))
     } else {
         None
+    };
+    // The reference's block length: OpenCV's CAP_PROP_FPS (the average frame rate, else the
+    // stream's base rate) truncated by int(); the fps filter's output rate otherwise.
+    let (block, fps) = match sampling {
+        FrameSampling::Reference => {
+            let rate = frame_dur_s.map(|d| 1.0 / d).or_else(|| {
+                let r = stream.rate();
+                (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r))
+            });
+            let rate = rate.ok_or_else(|| MediaError::NoFrames {
+                path: path.to_path_buf(),
+                reason: "the video stream declares no frame rate".into(),
+            })?;
+            (Some((rate as u64).max(1)), 0.0)
+        }
+        FrameSampling::Fps(r) => (None, f64::from(r)),
     };
     let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(ff_err(path, "codec parameters"))?;
@@ -138,6 +151,13 @@ pub fn decode_video_each(
             if decoder.receive_frame(&mut frame).is_err() {
                 return Ok(());
             }
+            if let Some(n) = block {
+                if state.decoded % n == 0 {
+                    out.give(&to_rgb(&frame)?)?;
+                }
+                state.decoded += 1;
+                continue;
+            }
             let t = frame.timestamp().or(frame.pts()).map(|ts| ts as f64 * tb);
             let t = t.unwrap_or(state.last_t.map_or(0.0, |l| l + frame_dur_s.unwrap_or(0.0)));
             let slot = round_near(t * fps);
@@ -182,6 +202,7 @@ pub fn decode_video_each(
         receive(&mut decoder, &mut state, &mut out)?;
     }
 
+    // (The reference rule keeps no pending frame: `state.cur` stays empty.)
     if let Some((cur, t)) = &state.cur {
         let dur = frame_dur_s.unwrap_or(state.last_dur.max(0.0));
         let end = round_near((t + dur) * fps);
@@ -223,6 +244,8 @@ impl FrameSink<'_> {
 
 #[derive(Default)]
 struct FpsState {
+    /// Frames decoded so far (the reference rule's frame counter).
+    decoded: u64,
     next: i64,
     cur: Option<(VideoFrame, f64)>,
     last_t: Option<f64>,

@@ -161,23 +161,66 @@ pub fn read_frame_dir(dir: &Path) -> Result<Vec<RgbFrame>> {
         .collect()
 }
 
-/// Reads the frames of `input`: a frame folder, or a video file decoded at `fps` frames per
-/// second (the first frame of each 1/fps interval; needs the `ffmpeg` feature).
-pub fn read_frames(input: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
-    if input.is_dir() {
-        read_frame_dir(input)
-    } else {
-        decode_video(input, fps)
+/// Which frames of a video file are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum FrameSampling {
+    /// [impl] The reference's offline extraction (OpenCV, `video_preprocessing.py`): with
+    /// `n = int(fps)` of the stream (its average frame rate, truncated; at least 1), the
+    /// first frame of every block of `n` decoded frames, i.e. decoded frames 0, n, 2n, ...
+    /// For 25 fps that is frames 0, 25, 50 (the frames at 0 s, 1 s, 2 s); for 29.97 fps,
+    /// frames 0, 29, 58, ..., which drift ahead of the seconds as the reference's do.
+    #[default]
+    Reference,
+    /// FFmpeg's `fps` filter (`ffmpeg -i input -vf fps=R`) at `R` frames per second: the
+    /// frame shown at each output time (for 1 fps on 25 fps video, frames 12, 37, 62, ...).
+    Fps(u32),
+}
+
+impl std::fmt::Display for FrameSampling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameSampling::Reference => f.write_str("reference"),
+            FrameSampling::Fps(r) => write!(f, "fps={r}"),
+        }
     }
 }
 
-/// Decodes a video file at `fps` frames per second, like `ffmpeg -i input -vf fps=<fps>`
-/// (frame `k` is the frame shown at time `k / fps`), as RGB u8 at native resolution. Needs the
-/// `ffmpeg` feature; without it always [`MediaError::FfmpegDisabled`] (after checking that the
-/// file is readable).
-pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
+impl std::str::FromStr for FrameSampling {
+    type Err = MediaError;
+
+    /// `reference` or `fps=R` (R a positive integer).
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "reference" {
+            return Ok(FrameSampling::Reference);
+        }
+        s.strip_prefix("fps=")
+            .and_then(|r| r.parse::<u32>().ok())
+            .filter(|&r| r > 0)
+            .map(FrameSampling::Fps)
+            .ok_or_else(|| {
+                MediaError::InvalidArgument(format!(
+                    "frame sampling {s:?}: expected `reference` or `fps=R` with R a positive integer"
+                ))
+            })
+    }
+}
+
+/// Reads the frames of `input`: a frame folder, or a video file sampled by `sampling`
+/// (needs the `ffmpeg` feature).
+pub fn read_frames(input: &Path, sampling: FrameSampling) -> Result<Vec<RgbFrame>> {
+    if input.is_dir() {
+        read_frame_dir(input)
+    } else {
+        decode_video(input, sampling)
+    }
+}
+
+/// Decodes the frames of a video file that `sampling` keeps, as RGB u8 at native
+/// resolution. Needs the `ffmpeg` feature; without it always [`MediaError::FfmpegDisabled`]
+/// (after checking that the file is readable).
+pub fn decode_video(path: &Path, sampling: FrameSampling) -> Result<Vec<RgbFrame>> {
     let mut out = Vec::new();
-    decode_video_each(path, fps, None, &mut |f| {
+    decode_video_each(path, sampling, None, &mut |f| {
         out.push(f.clone());
         Ok(())
     })?;
@@ -190,17 +233,17 @@ pub fn decode_video(path: &Path, fps: f64) -> Result<Vec<RgbFrame>> {
 /// [`MAX_FRAME_SIDE`] / [`MAX_FRAME_BYTES`] before it is converted.
 pub fn decode_video_each(
     path: &Path,
-    fps: f64,
+    sampling: FrameSampling,
     max_frames: Option<usize>,
     sink: &mut dyn FnMut(&RgbFrame) -> Result<()>,
 ) -> Result<usize> {
     #[cfg(feature = "ffmpeg")]
     {
-        crate::ffmpeg::decode_video_each(path, fps, max_frames, sink)
+        crate::ffmpeg::decode_video_each(path, sampling, max_frames, sink)
     }
     #[cfg(not(feature = "ffmpeg"))]
     {
-        let _ = (fps, max_frames, sink);
+        let _ = (sampling, max_frames, sink);
         std::fs::metadata(path).map_err(|source| MediaError::Io {
             path: path.into(),
             source,

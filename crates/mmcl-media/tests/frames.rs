@@ -21,7 +21,12 @@ fn fixture(name: &str) -> PathBuf {
 
 /// `ffmpeg -i video_h264.mp4 -vf fps=1` frames, as written by the fixture script.
 fn ffmpeg_fps1_frames() -> Vec<RgbFrame> {
-    let bytes = std::fs::read(fixture("video_fps1.safetensors")).unwrap();
+    fixture_frames("video_fps1.safetensors")
+}
+
+/// The `frames` tensor `[N, H, W, 3]` of a fixture as images.
+fn fixture_frames(file: &str) -> Vec<RgbFrame> {
+    let bytes = std::fs::read(fixture(file)).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let t = st.tensor("frames").unwrap();
     let [n, h, w, c] = t.shape() else {
@@ -84,7 +89,7 @@ fn bad_frame_inputs_give_typed_errors() {
     ));
     let text = dir.path().join("clip.mp4");
     std::fs::write(&text, "plain text, not a video").unwrap();
-    let e = frames::read_frames(&text, 1.0).unwrap_err();
+    let e = frames::read_frames(&text, frames::FrameSampling::Fps(1)).unwrap_err();
     if cfg!(feature = "ffmpeg") {
         assert!(matches!(e, MediaError::UnsupportedFormat { .. }), "{e:?}");
     } else {
@@ -168,11 +173,66 @@ fn resized_crop_equals_pil() {
     );
 }
 
+#[test]
+fn frame_sampling_parses_its_text_forms() {
+    use frames::FrameSampling;
+    assert_eq!(
+        "reference".parse::<FrameSampling>().unwrap(),
+        FrameSampling::Reference
+    );
+    assert_eq!(
+        "fps=2".parse::<FrameSampling>().unwrap(),
+        FrameSampling::Fps(2)
+    );
+    assert_eq!(FrameSampling::Fps(1).to_string(), "fps=1");
+    assert_eq!(FrameSampling::default(), FrameSampling::Reference);
+    for bad in ["fps=0", "fps=1.5", "ffmpeg", ""] {
+        let e = bad.parse::<FrameSampling>().unwrap_err().to_string();
+        assert!(e.contains("expected `reference` or `fps=R`"), "{bad}: {e}");
+    }
+}
+
+/// The reference's rule against OpenCV, as the reference extracted its frames
+/// (tools/golden_media/video_reference.py): decoded frames 0, 25, 50, 75 of the 25 fps
+/// clip, and exactly those of the full decode.
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn reference_sampling_matches_opencv_first_frame_of_each_second() {
+    let want = fixture_frames("video_reference.safetensors");
+    let got =
+        frames::decode_video(&fixture("video_h264.mp4"), frames::FrameSampling::Reference).unwrap();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got.len(), 4);
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        let mad = g
+            .as_raw()
+            .iter()
+            .zip(w.as_raw())
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / g.as_raw().len() as f64;
+        eprintln!("frame {k}: mean abs diff to OpenCV {mad:.3}");
+        assert!(mad <= 2.0, "frame {k}: mean abs diff {mad}");
+    }
+    // Every frame (the fps filter at the native 25 fps) contains them at 0, 25, 50, 75.
+    let all =
+        frames::decode_video(&fixture("video_h264.mp4"), frames::FrameSampling::Fps(25)).unwrap();
+    assert_eq!(all.len(), 80);
+    for (k, g) in got.iter().enumerate() {
+        assert_eq!(g, &all[25 * k], "frame {k}");
+    }
+    // ...and they differ from the fps filter's choice (frames 12, 37, 62).
+    let fps1 =
+        frames::decode_video(&fixture("video_h264.mp4"), frames::FrameSampling::Fps(1)).unwrap();
+    assert_ne!(got[0], fps1[0]);
+}
+
 #[cfg(feature = "ffmpeg")]
 #[test]
 fn h264_frames_match_ffmpeg_fps1() {
     let want = ffmpeg_fps1_frames();
-    let got = frames::decode_video(&fixture("video_h264.mp4"), 1.0).unwrap();
+    let got =
+        frames::decode_video(&fixture("video_h264.mp4"), frames::FrameSampling::Fps(1)).unwrap();
     assert_eq!(got.len(), want.len());
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.dimensions(), w.dimensions());

@@ -64,8 +64,12 @@ pub struct DataSection {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSection {
-    /// Epochs per task (JOINT: epochs over all data).
+    /// Epochs per task (JOINT: epochs over all data, unless `joint_epochs` is set).
     pub epochs: usize,
+    /// Epochs of JOINT (one task of all data) when they differ from `epochs`: a profile may
+    /// give the upper bound the budget it needs to converge (see `mmcl train`'s presets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_epochs: Option<usize>,
     /// Current-task batch size (32 in the paper).
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -92,11 +96,25 @@ fn yes() -> bool {
     true
 }
 
+impl TrainSection {
+    /// Epochs per task for `method`.
+    pub fn epochs_for(&self, method: mmcl_methods::MethodKind) -> usize {
+        match (method, self.joint_epochs) {
+            (mmcl_methods::MethodKind::Joint, Some(e)) => e,
+            _ => self.epochs,
+        }
+    }
+}
+
 impl ExperimentConfig {
     /// Check the parts that would otherwise fail deep inside a run.
     pub fn validate(&self) -> Result<(), crate::SchedulerError> {
         let bad = |m: String| Err(crate::SchedulerError::Config(m));
-        if self.train.epochs == 0 || self.train.batch_size == 0 || self.train.eval_batch_size == 0 {
+        if self.train.epochs == 0
+            || self.train.joint_epochs == Some(0)
+            || self.train.batch_size == 0
+            || self.train.eval_batch_size == 0
+        {
             return bad(
                 "train.epochs, train.batch_size and train.eval_batch_size must be positive".into(),
             );

@@ -86,6 +86,9 @@ pub struct RunInfo {
 pub struct TaskInfo {
     /// Fine classes with training data in this task.
     pub classes: Vec<u32>,
+    /// The names of `classes`, in the same order (the VGGSound label texts).
+    #[serde(default)]
+    pub class_names: Vec<String>,
     /// Model outputs first introduced by this task (task-IL mask, recency bias).
     pub new_targets: Vec<u32>,
     /// Training samples of the task.
@@ -216,6 +219,7 @@ mod tests {
             },
             tasks: vec![TaskInfo {
                 classes: vec![1, 2],
+                class_names: vec!["a".into(), "b".into()],
                 new_targets: vec![1, 2],
                 n_train: 10,
                 n_test: 4,

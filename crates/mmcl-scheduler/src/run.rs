@@ -30,6 +30,7 @@
 //! with the memory in the checkpoint). No other generator state crosses a task boundary,
 //! so resuming from a checkpoint replays exactly what an uninterrupted run does.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +79,28 @@ pub struct RunOptions {
     pub sync_loading: bool,
 }
 
+/// Refuses a cache whose MMCL class labels are not the class table's (e.g. one prepared
+/// from a manifest numbered by an older class table): the class order of Seq and GCIL's
+/// long-tail weights follow the labels, so such a cache would silently run another benchmark.
+fn check_class_numbering(
+    cache: &Path,
+    names: &BTreeMap<u32, String>,
+) -> Result<(), SchedulerError> {
+    let table = mmcl_data::classes::class_table();
+    for (&label, name) in names {
+        if let Some(class) = table.by_name(name) {
+            if class.index != label {
+                return Err(SchedulerError::Scenario(format!(
+                    "cache {}: class {name:?} has label {label}, the class table says {} (labels are the names' alphabetical ranks, as in the reference); rebuild the manifest and run `mmcl prep` again",
+                    cache.display(),
+                    class.index
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Everything a run needs, opened.
 pub struct Setup {
     pub config: ExperimentConfig,
@@ -86,6 +109,8 @@ pub struct Setup {
     pub train_idx: Vec<usize>,
     pub test_idx: Vec<usize>,
     pub scenario: Scenario,
+    /// Class names by label, from the cache.
+    pub class_names: BTreeMap<u32, String>,
 }
 
 fn splitmix64(mut z: u64) -> u64 {
@@ -141,6 +166,8 @@ impl Setup {
                 })
                 .collect()
         };
+        let class_names = cache.class_names();
+        check_class_numbering(&config.cache, &class_names)?;
         let scenario = scenario::build(&config.scenario, &labels(&train_idx), &labels(&test_idx))?;
         Ok(Setup {
             config: config.clone(),
@@ -149,6 +176,7 @@ impl Setup {
             train_idx,
             test_idx,
             scenario,
+            class_names,
         })
     }
 
@@ -274,6 +302,11 @@ fn fresh_results(setup: &Setup, config_json: serde_json::Value) -> RunResults {
             .iter()
             .map(|t| TaskInfo {
                 classes: t.classes.clone(),
+                class_names: t
+                    .classes
+                    .iter()
+                    .map(|c| setup.class_names.get(c).cloned().unwrap_or_default())
+                    .collect(),
                 new_targets: t.new_targets.clone(),
                 n_train: t.train.len(),
                 n_test: t.test.len(),
@@ -701,14 +734,15 @@ fn drive(
         let train_start = Instant::now();
         let indices: Vec<usize> = task.train.iter().map(|&i| setup.train_idx[i]).collect();
         let steps_per_epoch = indices.len().div_ceil(cfg.train.batch_size);
-        let pb = progress_bar(opts, (steps_per_epoch * cfg.train.epochs) as u64);
+        let epochs = cfg.train.epochs_for(cfg.method.kind);
+        let pb = progress_bar(opts, (steps_per_epoch * epochs) as u64);
         pb.set_prefix(format!("task {}/{}", t + 1, tasks.len()));
         state.method.begin_task(t)?;
         let seed = task_seed(cfg.seed, t);
-        let mut epoch_loss = Vec::with_capacity(cfg.train.epochs);
+        let mut epoch_loss = Vec::with_capacity(epochs);
         let mut steps = 0;
         let mut last = (0, 0);
-        for epoch in 0..cfg.train.epochs {
+        for epoch in 0..epochs {
             let order = loader::shuffled(&indices, seed, epoch as u64);
             let mut sum = 0.0f64;
             let chunks: Vec<&[usize]> = order.chunks(cfg.train.batch_size).collect();
@@ -750,11 +784,7 @@ fn drive(
                 steps += 1;
                 session_steps += 1;
                 pb.inc(1);
-                pb.set_message(format!(
-                    "epoch {}/{} loss {loss:.4}",
-                    epoch + 1,
-                    cfg.train.epochs
-                ));
+                pb.set_message(format!("epoch {}/{} loss {loss:.4}", epoch + 1, epochs));
                 Ok(())
             })
             .map_err(|e| diverged_or(e, &state, t, last))?;

@@ -20,13 +20,17 @@ pub struct SampleLabels {
     pub super_label: u32,
 }
 
-/// Where the class order of Seq comes from.
+/// Where the class order of Seq (and Dom's subclass order) comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ClassOrder {
-    /// Class labels in increasing order (the manifest's order).
+    /// Class labels in increasing order. MMCL labels are the class names' ranks in
+    /// code-point order (`mmcl_data::classes`), which is the reference's order: its subset
+    /// CSV is sorted by label and classes are numbered in order of appearance, so Seq task
+    /// 0 holds the ten alphabetically first classes, of several supercategories.
     #[default]
-    Manifest,
+    #[serde(alias = "manifest")]
+    Reference,
     /// A permutation drawn from `class_order_seed`.
     Permuted,
 }
@@ -45,7 +49,9 @@ pub enum ScenarioConfig {
         class_order_seed: u64,
     },
     /// Domain-incremental: the target is the supercategory; each task brings
-    /// `subclasses_per_super` new fine classes of every supercategory.
+    /// `subclasses_per_super` new fine classes of every supercategory, in increasing label
+    /// order inside each supercategory (alphabetical, see [`ClassOrder::Reference`]). The
+    /// reference's Dom subset file, which fixed its subclass order, is not released.
     Dom {
         tasks: usize,
         subclasses_per_super: usize,
@@ -64,7 +70,7 @@ impl ScenarioConfig {
         ScenarioConfig::Seq {
             tasks: 10,
             classes_per_task: 10,
-            class_order: ClassOrder::Manifest,
+            class_order: ClassOrder::Reference,
             class_order_seed: 0,
         }
     }
@@ -73,7 +79,7 @@ impl ScenarioConfig {
         ScenarioConfig::Dom {
             tasks: 5,
             subclasses_per_super: 4,
-            class_order: ClassOrder::Manifest,
+            class_order: ClassOrder::Reference,
             class_order_seed: 0,
         }
     }
@@ -450,7 +456,7 @@ mod tests {
         let cfg = ScenarioConfig::Seq {
             tasks: 11,
             classes_per_task: 10,
-            class_order: ClassOrder::Manifest,
+            class_order: ClassOrder::Reference,
             class_order_seed: 0,
         };
         assert!(matches!(

@@ -59,6 +59,7 @@ fn config(kind: MethodKind, modality: Modality, scenario: ScenarioConfig) -> Exp
         },
         train: TrainSection {
             epochs: 1,
+            joint_epochs: None,
             batch_size: 16,
             eval_batch_size: 64,
             eval_random_init: true,
@@ -77,7 +78,7 @@ fn small_seq() -> ScenarioConfig {
     ScenarioConfig::Seq {
         tasks: 3,
         classes_per_task: 4,
-        class_order: ClassOrder::Manifest,
+        class_order: ClassOrder::Reference,
         class_order_seed: 0,
     }
 }
@@ -158,7 +159,7 @@ fn dom_uses_supercategory_targets() {
     let scenario = ScenarioConfig::Dom {
         tasks: 2,
         subclasses_per_super: 1,
-        class_order: ClassOrder::Manifest,
+        class_order: ClassOrder::Reference,
         class_order_seed: 0,
     };
     let r = train(
@@ -263,6 +264,45 @@ fn an_existing_run_folder_is_not_overwritten() {
     ));
 }
 
+/// The reference's class order: Seq task 0 holds the ten alphabetically first class names
+/// (of several supercategories), and results.json records every task's classes by name.
+#[test]
+fn seq_task_zero_holds_the_alphabetically_first_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = ScenarioConfig::Seq {
+        tasks: 2,
+        classes_per_task: 10,
+        class_order: ClassOrder::Reference,
+        class_order_seed: 0,
+    };
+    let cfg = config(MethodKind::Sgd, Modality::Audio, seq);
+    train(&cfg, dir.path(), &RunOptions::default()).unwrap();
+    let r = mmcl_scheduler::RunResults::read(&RunDir::new(dir.path()).results_path()).unwrap();
+    let mut names: Vec<String> = mmcl_data::classes::class_table()
+        .classes()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(r.tasks[0].class_names, names[..10]);
+    assert_eq!(r.tasks[1].class_names, names[10..20]);
+    assert_eq!(r.tasks[0].classes, (0..10).collect::<Vec<u32>>());
+    let supers: std::collections::HashSet<_> = r.tasks[0]
+        .class_names
+        .iter()
+        .map(|n| {
+            mmcl_data::classes::class_table()
+                .by_name(n)
+                .unwrap()
+                .supercategory
+        })
+        .collect();
+    assert!(
+        supers.len() >= 3,
+        "task 0 mixes supercategories: {supers:?}"
+    );
+}
+
 /// The GCIL headline is the reference's: the FINAL model's mean accuracy over the
 /// cumulative test sets (union of test sets `0..=t`). Computed here independently from
 /// results.json's raw counts, it must equal what mmcl-metrics derives; and re-evaluating
@@ -314,4 +354,41 @@ fn gcil_headline_is_the_final_models_mean_over_the_cumulative_test_sets() {
         rows[0].n_test,
         r.tasks.iter().map(|t| t.n_test as u64).collect::<Vec<_>>()
     );
+}
+
+/// `calibration = "reference"` fits the temperatures the reference's way (LBFGS from 1.5)
+/// with the network in training mode, so its BatchNorm statistics move and the next tasks
+/// train from another model; `eval` leaves the model alone (temperatures never affect
+/// training), so only the reference option changes the final weights.
+#[test]
+fn reference_calibration_runs_in_training_mode_with_lbfgs() {
+    let run = |cal: mmcl_methods::Calibration| {
+        let dir = tempfile::tempdir().unwrap();
+        // 36 clips per task and a memory of 40: the reference's fit takes 32 of them.
+        let seq = ScenarioConfig::Seq {
+            tasks: 2,
+            classes_per_task: 12,
+            class_order: ClassOrder::Reference,
+            class_order_seed: 0,
+        };
+        let mut cfg = config(MethodKind::Samm, Modality::AudioVisual, seq);
+        cfg.method.buffer_size = 40;
+        cfg.method.samm.calibration = cal;
+        let r = train(&cfg, dir.path(), &RunOptions::default()).unwrap();
+        let ckpt = RunDir::new(dir.path()).latest_checkpoint().unwrap();
+        let model = std::fs::read(ckpt.join("model.safetensors")).unwrap();
+        (r.temperatures, model)
+    };
+    let (t_eval, m_eval) = run(mmcl_methods::Calibration::Eval);
+    let (t_ref, m_ref) = run(mmcl_methods::Calibration::Reference);
+    assert_eq!((t_eval.len(), t_ref.len()), (2, 2));
+    assert_ne!(t_eval, t_ref, "another solver gives other temperatures");
+    assert!(t_ref.iter().flatten().all(|t| t.is_finite() && *t > 0.0));
+    assert_ne!(
+        m_eval, m_ref,
+        "training-mode calibration moves BatchNorm statistics"
+    );
+    // The same option twice gives the same run.
+    let (t_ref2, m_ref2) = run(mmcl_methods::Calibration::Reference);
+    assert_eq!((t_ref, m_ref), (t_ref2, m_ref2));
 }

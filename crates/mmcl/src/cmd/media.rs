@@ -25,18 +25,19 @@ pub enum MediaCommand {
         #[arg(long, default_value = "constant", value_parser = ["constant", "reflect"])]
         pad_mode: String,
     },
-    /// Frames of a video (decoded at --fps; needs --features ffmpeg) or of a frame folder
-    /// (JPEG/PNG sorted by name), at native resolution. Writes u8 tensor `frames` [N, H, W, 3];
-    /// compare with `ffmpeg -i INPUT -vf fps=1 f%03d.png`.
+    /// Frames of a video (sampled by --sampling; needs --features ffmpeg) or of a frame
+    /// folder (JPEG/PNG sorted by name), at native resolution. Writes u8 tensor `frames`
+    /// [N, H, W, 3]; with `--sampling fps=1` compare with `ffmpeg -i INPUT -vf fps=1 f%03d.png`.
     Frames {
         /// Video file or folder of frames.
         input: PathBuf,
         /// Output .safetensors file, written atomically.
         #[arg(long)]
         out: PathBuf,
-        /// Frames per second to sample from a video (ffmpeg's fps filter semantics).
-        #[arg(long, default_value_t = 1.0)]
-        fps: f64,
+        /// Which video frames: `reference` (the first frame of every int(fps)-frame block,
+        /// as the reference's OpenCV extraction) or `fps=R` (ffmpeg's fps filter).
+        #[arg(long, default_value = "reference")]
+        sampling: mmcl_media::frames::FrameSampling,
     },
 }
 
@@ -83,8 +84,12 @@ pub fn run(command: MediaCommand) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        MediaCommand::Frames { input, out, fps } => {
-            let frames = mmcl_media::frames::read_frames(&input, fps)?;
+        MediaCommand::Frames {
+            input,
+            out,
+            sampling,
+        } => {
+            let frames = mmcl_media::frames::read_frames(&input, sampling)?;
             let (w, h) = frames[0].dimensions();
             let mut data = Vec::with_capacity(frames.len() * (w * h * 3) as usize);
             for (i, f) in frames.iter().enumerate() {

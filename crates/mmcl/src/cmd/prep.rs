@@ -33,9 +33,11 @@ pub struct PrepArgs {
     /// Manifest rows per shard.
     #[arg(long, default_value_t = 64)]
     pub shard_clips: usize,
-    /// Frames per second taken from video files (manifests with MP4 instead of frames).
-    #[arg(long, default_value_t = 1.0)]
-    pub video_fps: f64,
+    /// Which frames are taken from video files (manifests with MP4 instead of frames):
+    /// `reference` (the first frame of every int(fps)-frame block, as the reference's
+    /// OpenCV extraction) or `fps=R` (ffmpeg's fps filter).
+    #[arg(long, default_value = "reference")]
+    pub video_frames: mmcl_media::frames::FrameSampling,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -65,7 +67,7 @@ pub fn run(a: PrepArgs) -> anyhow::Result<()> {
             .or(hints.map(|h| h.frames_per_clip))
             .unwrap_or(defaults.min_frames),
         shard_clips: a.shard_clips,
-        video_fps: a.video_fps,
+        video_frames: a.video_frames,
         jobs: a.jobs,
         progress: !a.quiet,
     };
