@@ -56,6 +56,66 @@ pub const MANIFEST_HEADER: [&str; 9] = [
     "video",
 ];
 
+/// 1-based line numbers of byte offsets, counted in the manifest's text. csv's own line
+/// counter is one short after a CRLF terminator or a comment line (it reports the record on
+/// line 3 of a CRLF file as line 2), so it is not used.
+struct LineIndex<'a> {
+    text: &'a [u8],
+    /// Offset up to which newlines are counted, and the line it is on.
+    pos: usize,
+    line: u64,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        LineIndex {
+            text,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record csv places at `byte`. csv may place a record on the `\n` of
+    /// the previous CRLF, on blank lines or on comment lines before it; a record starts with
+    /// neither a line break nor `#`, so those are skipped first. Offsets arrive in
+    /// increasing order, so the whole file is scanned once.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = (byte as usize).min(self.text.len());
+        while let Some(&c) = self.text.get(start) {
+            match c {
+                b'\r' | b'\n' => start += 1,
+                b'#' => {
+                    start += self.text[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(self.text.len() - start, |p| p + 1)
+                }
+                _ => break,
+            }
+        }
+        if start < self.pos {
+            (self.pos, self.line) = (0, 1);
+        }
+        self.line += self.text[self.pos..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.pos = start;
+        self.line
+    }
+}
+
+/// csv's error text without its own (miscounted) position: the line is in our prefix.
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("found a record with {len} fields, the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { err, .. } => format!("invalid UTF-8 in field {}", err.field() + 1),
+        _ => e.to_string(),
+    }
+}
+
 /// Which split a clip belongs to.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -149,7 +209,7 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}: malformed CSV: {source}")]
+    #[error("{path}:{line}: malformed CSV: {}", csv_reason(.source))]
     Csv {
         path: PathBuf,
         line: u64,
@@ -201,18 +261,29 @@ impl Manifest {
 
     /// Reads and validates a manifest from any reader; `source` names it in errors.
     pub fn from_reader(
-        reader: impl Read,
+        mut reader: impl Read,
         source: &Path,
         root: impl Into<PathBuf>,
     ) -> Result<Self, ManifestError> {
+        // Read whole: line numbers are counted in the text itself (see `LineIndex`).
+        let mut text = Vec::new();
+        reader
+            .read_to_end(&mut text)
+            .map_err(|e| ManifestError::Io {
+                path: source.to_path_buf(),
+                source: e,
+            })?;
+        let lines_of = std::cell::RefCell::new(LineIndex::new(&text));
+        let line_at =
+            |p: Option<&csv::Position>| p.map_or(0, |p| lines_of.borrow_mut().line_at(p.byte()));
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .comment(Some(b'#'))
             .flexible(false)
-            .from_reader(reader);
+            .from_reader(&text[..]);
         let csv_err = |e: csv::Error| ManifestError::Csv {
             path: source.to_path_buf(),
-            line: e.position().map(|p| p.line()).unwrap_or(0),
+            line: line_at(e.position()),
             source: e,
         };
         let header = rdr.headers().map_err(csv_err)?.clone();
@@ -226,7 +297,7 @@ impl Manifest {
         let mut lines = Vec::new();
         for rec in rdr.records() {
             let rec = rec.map_err(csv_err)?;
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let line = line_at(rec.position());
             let invalid = |reason: String| ManifestError::Invalid {
                 path: source.to_path_buf(),
                 line,
@@ -582,7 +653,7 @@ mod tests {
             ),
             (
                 format!("{H}{ok}y,18,dog barking\n"),
-                "m.csv:3: malformed CSV",
+                "m.csv:3: malformed CSV: found a record with 3 fields, the header has 9",
             ),
             ("id,label\n".to_string(), "m.csv: header must be"),
         ];
@@ -590,6 +661,36 @@ mod tests {
             let err = read_str(&text).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn line_numbers_are_right_with_crlf_comments_and_blank_lines() {
+        let ok = "x,18,dog barking,animals,0,train,audio/x.wav,frames/x,\n";
+        let bad = "y,18,dog barking,animals,0,valid,a.wav,f,\n";
+        let cases = [
+            (format!("{H}{ok}{bad}"), 3),
+            (format!("{H}# a comment\n{ok}{bad}"), 4),
+            (format!("{H}{ok}\n\n{bad}"), 5),
+            (format!("{H}# c\n{ok}# d\n\n{bad}"), 6),
+            // A quoted field spanning two lines: the next record starts on line 4.
+            (
+                format!("{H}\"x\nz\",18,dog barking,animals,0,train,a.wav,f,\n{bad}"),
+                4,
+            ),
+            (format!("{H}{ok}y,18,dog barking\n"), 3),
+        ];
+        for (text, line) in cases {
+            for t in [text.clone(), text.replace('\n', "\r\n")] {
+                let err = read_str(&t).unwrap_err().to_string();
+                assert!(err.starts_with(&format!("m.csv:{line}: ")), "{t:?}: {err}");
+            }
+        }
+        // Good CRLF manifests read as LF ones do.
+        let lf = format!("{H}{ok}");
+        assert_eq!(
+            read_str(&lf.replace('\n', "\r\n")).unwrap().entries,
+            read_str(&lf).unwrap().entries
+        );
     }
 
     #[test]
