@@ -589,6 +589,12 @@ pub fn resume_with(
     opts: &RunOptions,
 ) -> Result<RunResults, SchedulerError> {
     let rd = RunDir::new(dir);
+    if !dir.is_dir() {
+        return Err(SchedulerError::Config(format!(
+            "{} is not a run folder (it does not exist)",
+            dir.display()
+        )));
+    }
     let _lock = DirLock::acquire(dir)?;
     let mut config = rd.read_config()?;
     let changes = overrides.apply(&mut config);

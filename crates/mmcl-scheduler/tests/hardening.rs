@@ -491,6 +491,11 @@ fn a_failed_setup_leaves_nothing_so_the_same_command_can_be_rerun() {
             .unwrap()
             .finished
     );
+    // Resuming a folder that does not exist says so (and creates nothing).
+    let nowhere = dir.path().join("nowhere");
+    let e = resume(&nowhere, &RunOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("not a run folder"), "{e}");
+    assert!(!nowhere.exists());
 }
 
 #[test]
