@@ -26,8 +26,8 @@
 //!   <= 128 MiB decoded, <= 64 MiB file: at most 320 MiB while it is decoded), each shrunk
 //!   to the stored size before the next is read; the stored frames of one clip are capped
 //!   at [`MAX_CLIP_FRAME_BYTES`] (128 MiB; a default-size clip of 10 frames is 3.5 MB),
-//!   beyond which the clip is skipped as `frames_over_limit`. (Frames decoded from a video
-//!   arrive together, each within the same per-frame limits.)
+//!   beyond which the clip is skipped as `frames_over_limit` (video frames are streamed the
+//!   same way, [`mmcl_media::frames::decode_video_each`]).
 //!
 //! So one clip peaks below about 60 MB + 320 MiB + 128 MiB; `jobs` threads decode in
 //! parallel, and a shard's stored clips (at most `shard_clips` x 128 MiB, 64 x 3.5 MB at
@@ -511,8 +511,8 @@ fn decode_clip(
         };
         skip(reason, err.to_string())
     };
-    // Frames: the frame folder (each frame shrunk to the stored size as it is read), else
-    // frames decoded from the video.
+    // Frames: the frame folder, else frames decoded from the video; each frame is shrunk to
+    // the stored size as it arrives, so one native frame is alive at a time.
     let mut stored = StoredFrames::new(options.frame_size);
     if let Some(dir) = manifest.frames_path(e) {
         if !dir.exists() {
@@ -535,13 +535,19 @@ fn decode_clip(
                 format!("{}: file not found", video.display()),
             ));
         }
+        let mut refused = None;
         let decoded =
-            mmcl_media::frames::decode_video(&video, options.video_frames).map_err(frames_err)?;
-        for f in &decoded {
-            stored
-                .push(f, decoded.len())
-                .map_err(|(reason, detail)| skip(reason, detail))?;
+            mmcl_media::frames::decode_video_each(&video, options.video_frames, None, &mut |f| {
+                stored.push(f, 1).map_err(|r| {
+                    refused = Some(r);
+                    // Only stops the decoder; `refused` says why.
+                    MediaError::InvalidArgument("clip refused".into())
+                })
+            });
+        if let Some((reason, detail)) = refused {
+            return Err(skip(reason, detail));
         }
+        decoded.map_err(frames_err)?;
     } else {
         return Err(skip(
             SkipReason::FramesMissing,
@@ -601,29 +607,34 @@ impl StoredFrames {
         }
     }
 
-    /// Appends frame `f` of a clip of `total` frames, shrunk to the stored size.
+    /// Appends frame `f`, shrunk to the stored size, of a clip known to have at least
+    /// `expected` frames (a folder's file count: refused at its first frame when they cannot
+    /// fit; 1 for a video, whose frames are counted as they come).
     fn push(
         &mut self,
         f: &mmcl_media::RgbFrame,
-        total: usize,
+        expected: usize,
     ) -> std::result::Result<(), (SkipReason, String)> {
         let dims = f.dimensions();
         if self.count == 0 {
             self.native = dims;
             self.size = stored_size(dims.0, dims.1, self.frame_size);
-            let bytes = total as u64 * self.size.0 as u64 * self.size.1 as u64 * 3;
-            if bytes > MAX_CLIP_FRAME_BYTES {
-                return Err((
-                    SkipReason::FramesOverLimit,
-                    format!(
-                        "{total} frames of {}x{} stored are {bytes} bytes, over the limit of \
-                         {} MiB per clip",
-                        self.size.0,
-                        self.size.1,
-                        MAX_CLIP_FRAME_BYTES >> 20
-                    ),
-                ));
-            }
+        }
+        let frames = expected.max(self.count + 1);
+        let bytes = frames as u64 * self.size.0 as u64 * self.size.1 as u64 * 3;
+        if bytes > MAX_CLIP_FRAME_BYTES {
+            return Err((
+                SkipReason::FramesOverLimit,
+                format!(
+                    "{frames} frames of {}x{} stored are {bytes} bytes, over the limit of \
+                     {} MiB per clip",
+                    self.size.0,
+                    self.size.1,
+                    MAX_CLIP_FRAME_BYTES >> 20
+                ),
+            ));
+        }
+        if self.count == 0 {
             self.data.reserve_exact(bytes as usize);
         } else if dims != self.native {
             let (w0, h0) = self.native;

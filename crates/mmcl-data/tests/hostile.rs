@@ -111,6 +111,18 @@ fn prep_skips_every_hostile_clip_with_its_reason() {
             add(id, "audio/good.wav".into(), format!("frames/{id}"));
             expect.push((id.into(), Some(reason), want.into()));
         }
+        // Twelve 2000 x 2000 frames stored natively are 144 MB, over the 128 MiB per clip:
+        // refused at the first frame, before the others are decoded.
+        let big = hostile::png_frame(2_000, 2_000, 5);
+        for t in 0..12 {
+            write(&root.join(format!("frames/big/{t:05}.png")), &big);
+        }
+        add("big", "audio/good.wav".into(), "frames/big".into());
+        expect.push((
+            "big".into(),
+            Some("frames_over_limit"),
+            "12 frames of 2000x2000 stored are 144000000 bytes, over the limit of 128 MiB".into(),
+        ));
         let manifest = root.join("manifest.csv");
         m.write(&manifest).unwrap();
 
