@@ -8,6 +8,19 @@ use serde_json::json;
 /// A finished 2-task Seq run (4 outputs, 50 test samples per task) whose fused head ends
 /// with accuracies `last` (percent, even numbers) on the two tasks.
 fn write_run(runs: &Path, name: &str, method: &str, modality: &str, seed: u64, last: [f64; 2]) {
+    write_run_with(runs, name, method, modality, seed, last, json!({}));
+}
+
+/// [`write_run`] with the run's echoed configuration.
+fn write_run_with(
+    runs: &Path,
+    name: &str,
+    method: &str,
+    modality: &str,
+    seed: u64,
+    last: [f64; 2],
+    config: serde_json::Value,
+) {
     let c = |a: f64| (a / 2.0).round() as u64;
     let bins = |count: u64, correct: u64| {
         let mut b = json!({"count": vec![0u64; 15], "confidence_sum": vec![0.0; 15], "correct": vec![0u64; 15]});
@@ -37,7 +50,7 @@ fn write_run(runs: &Path, name: &str, method: &str, modality: &str, seed: u64, l
         "training": [],
         "temperatures": [],
         "elapsed_s": 1.0,
-        "config": {},
+        "config": config,
     });
     let dir = runs.join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -45,11 +58,16 @@ fn write_run(runs: &Path, name: &str, method: &str, modality: &str, seed: u64, l
 }
 
 fn report(runs: &Path, out: &Path) -> String {
+    report_with(runs, out, &[])
+}
+
+fn report_with(runs: &Path, out: &Path, extra: &[&std::ffi::OsStr]) -> String {
     let status = Command::new(env!("CARGO_BIN_EXE_mmcl"))
         .args(["report", "--runs"])
         .arg(runs)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .status()
         .unwrap();
     assert!(status.success());
@@ -113,6 +131,53 @@ fn report_numbers_come_from_the_run_folders() {
     let text = report(&runs, &out);
     assert!(text.contains("30.00 ± 10.00"), "{text}");
     assert!(!text.contains("25.00 ± 5.00"));
+}
+
+/// SAMM twins at another λ join the headline table as rows of their own.
+#[test]
+fn lambda_twins_are_rows_beside_the_headline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let twins = tmp.path().join("twins");
+    let samm = |reg: f64| json!({"method": {"samm": {"reg_weight": reg}}});
+    write_run_with(
+        &runs,
+        "seq-samm",
+        "samm",
+        "audio_visual",
+        0,
+        [10.0, 30.0],
+        samm(0.01),
+    );
+    write_run_with(
+        &twins,
+        "seq-samm-l1-s0",
+        "samm",
+        "audio_visual",
+        0,
+        [30.0, 50.0],
+        samm(1.0),
+    );
+    write_run_with(
+        &twins,
+        "seq-samm-l1-s1",
+        "samm",
+        "audio_visual",
+        1,
+        [50.0, 50.0],
+        samm(1.0),
+    );
+    let out = tmp.path().join("REPORT.md");
+    let text = report_with(&runs, &out, &["--lambda-runs".as_ref(), twins.as_os_str()]);
+    assert!(
+        text.contains("| SAMM | – | — | — | 20.00 ± 0.00 |"),
+        "{text}"
+    );
+    // seeds 0 and 1: 40 and 50
+    assert!(
+        text.contains("| SAMM λ=1 | – | — | — | 45.00 ± 5.00 |"),
+        "{text}"
+    );
 }
 
 /// A results file of an older schema stops the report with an error naming the file.

@@ -39,9 +39,21 @@ pub struct ReportArgs {
     /// grid's SAMM runs.
     #[arg(long)]
     pub calibration_runs: Option<PathBuf>,
+    /// Run folders of SAMM twins at another reg_weight (λ): shown beside the headline SAMM
+    /// rows as "SAMM λ=<value>".
+    #[arg(long)]
+    pub lambda_runs: Option<PathBuf>,
     /// Run folders of the training-budget study.
     #[arg(long)]
     pub budget_runs: Option<PathBuf>,
+}
+
+/// The optional study folders a report includes.
+#[derive(Default)]
+pub struct Studies<'a> {
+    pub calibration: Option<&'a Path>,
+    pub lambda: Option<&'a Path>,
+    pub budget: Option<&'a Path>,
 }
 
 /// One finished run, as the report needs it.
@@ -52,24 +64,19 @@ struct Run {
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
-    let summary = write_report(
-        &args.runs,
-        &args.out,
-        args.calibration_runs.as_deref(),
-        args.budget_runs.as_deref(),
-    )?;
+    let studies = Studies {
+        calibration: args.calibration_runs.as_deref(),
+        lambda: args.lambda_runs.as_deref(),
+        budget: args.budget_runs.as_deref(),
+    };
+    let summary = write_report(&args.runs, &args.out, &studies)?;
     eprintln!("{summary}");
     Ok(())
 }
 
 /// Reads every finished run under `runs` (and the study folders), writes the report;
 /// returns a one-line summary.
-pub fn write_report(
-    runs: &Path,
-    out: &Path,
-    calibration_runs: Option<&Path>,
-    budget_runs: Option<&Path>,
-) -> Result<String> {
+pub fn write_report(runs: &Path, out: &Path, studies: &Studies) -> Result<String> {
     let all = read_runs(runs)?;
     if all.is_empty() {
         bail!(
@@ -90,10 +97,55 @@ pub fn write_report(
         })
         .collect();
 
-    let headline = aggregate(&entries, |m, s| m.headline(s.is_gcil()));
-    let all_seen = aggregate(&entries, |m, s| {
+    let mut headline = aggregate(&entries, |m, s| m.headline(s.is_gcil()));
+    let mut all_seen = aggregate(&entries, |m, s| {
         s.is_gcil().then_some(m.gcil.final_all_seen)
     });
+    // SAMM twins at another λ join the tables as rows of their own.
+    let lambda_twins = match studies.lambda {
+        Some(dir) => read_runs(dir)?,
+        None => Vec::new(),
+    };
+    if !lambda_twins.is_empty() {
+        // One folder holds one setting (the twins differ from the headline in λ only).
+        let reg = |r: &Run| {
+            r.results
+                .config
+                .pointer("/method/samm/reg_weight")
+                .and_then(|v| v.as_f64())
+        };
+        let first = reg(&lambda_twins[0]);
+        if let Some(other) = lambda_twins.iter().find(|r| reg(r) != first) {
+            bail!(
+                "{} and {} have different method.samm.reg_weight; one --lambda-runs folder holds one setting",
+                lambda_twins[0].dir.display(),
+                other.dir.display()
+            );
+        }
+        let label = first.map_or("?".to_string(), |v| v.to_string());
+        let twins: Vec<RunEntry> = lambda_twins
+            .iter()
+            .map(|r| RunEntry {
+                results: &r.results,
+                metrics: &r.metrics,
+            })
+            .collect();
+        for (target, cells) in [
+            (
+                &mut headline,
+                aggregate(&twins, |m, s| m.headline(s.is_gcil())),
+            ),
+            (
+                &mut all_seen,
+                aggregate(&twins, |m, s| s.is_gcil().then_some(m.gcil.final_all_seen)),
+            ),
+        ] {
+            for (mut key, v) in cells {
+                key.method = Method::Other(format!("{} λ={label}", key.method));
+                target.insert(key, v);
+            }
+        }
+    }
 
     let mut md = String::new();
     writeln!(md, "# mmcl benchmark report\n")?;
@@ -209,7 +261,7 @@ pub fn write_report(
 
     let link = format!("{stem}-files");
     writeln!(md, "{}", write_analyses(&entries, &files, &link)?)?;
-    if let Some(dir) = calibration_runs {
+    if let Some(dir) = studies.calibration {
         let twins = read_runs(dir)?;
         let both: Vec<RunEntry> = entries
             .iter()
@@ -224,7 +276,7 @@ pub fn write_report(
             .collect();
         writeln!(md, "{}", calibration_comparison(&both))?;
     }
-    if let Some(dir) = budget_runs {
+    if let Some(dir) = studies.budget {
         let study = read_runs(dir)?;
         let study: Vec<RunEntry> = study
             .iter()
