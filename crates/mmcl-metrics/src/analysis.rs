@@ -724,6 +724,83 @@ mod tests {
         }
     }
 
+    /// A SAMM run with every inference mode (copies of the av facts) and a config.
+    fn samm(scenario: &str, seed: u64, config: serde_json::Value, last0: u64) -> RunResults {
+        let mut r = results(scenario);
+        r.run.method = "samm".into();
+        r.run.seed = seed;
+        r.config = config;
+        r.modes[0].correct[2][0] = Some(last0);
+        let av = r.modes[0].clone();
+        for m in ["audio", "visual", "ensemble"] {
+            let mut x = av.clone();
+            x.mode = m.into();
+            r.modes.push(x);
+        }
+        r
+    }
+
+    fn entries<'a>(runs: &'a [RunResults], metrics: &'a [RunMetrics]) -> Vec<RunEntry<'a>> {
+        runs.iter()
+            .zip(metrics)
+            .map(|(results, metrics)| RunEntry { results, metrics })
+            .collect()
+    }
+
+    #[test]
+    fn calibration_comparison_pairs_eval_and_reference_runs() {
+        let cal = |c: &str| serde_json::json!({"method": {"samm": {"calibration": c}}});
+        // final row task 0: 4/10 (eval) vs 2/10 (reference) -> headline 57.5 vs 47.5
+        let runs = [
+            samm("seq", 0, cal("eval"), 4),
+            samm("seq", 0, cal("reference"), 2),
+        ];
+        let metrics: Vec<RunMetrics> = runs
+            .iter()
+            .map(|r| RunMetrics::derive(r).unwrap())
+            .collect();
+        let md = calibration_comparison(&entries(&runs, &metrics));
+        assert!(md.contains("| Seq | 20 | eval | 57.50 ± 0.00 |"), "{md}");
+        assert!(
+            md.contains("| Seq | 20 | reference | 47.50 ± 0.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("changes the ensemble's accuracy by -10.00 points and its ECE by +0.00"),
+            "{md}"
+        );
+        // without the twins there is nothing to compare
+        assert_eq!(
+            calibration_comparison(&entries(&runs[..1], &metrics[..1])),
+            ""
+        );
+    }
+
+    #[test]
+    fn budget_study_tabulates_modes_per_variant_and_plots_epochs() {
+        let cfg = |e: u64, reg: f64| serde_json::json!({"train": {"epochs": e}, "method": {"samm": {"reg_weight": reg}}});
+        let runs = [
+            samm("seq", 0, cfg(2, 0.01), 2),
+            samm("seq", 1, cfg(2, 0.01), 4),
+            samm("seq", 0, cfg(6, 0.01), 8),
+            samm("seq", 0, cfg(2, 1.0), 6),
+        ];
+        let metrics: Vec<RunMetrics> = runs
+            .iter()
+            .map(|r| RunMetrics::derive(r).unwrap())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let md = budget_study(&entries(&runs, &metrics), dir.path(), "f").unwrap();
+        // 2 epochs: (20+75)/2 and (40+75)/2 -> 52.5 ± 5; 6 epochs: (80+75)/2
+        assert!(md.contains("| SAMM | 2 | 0.01 | 52.50 ± 5.00 | 52.50 ± 5.00 | 52.50 ± 5.00 | 52.50 ± 5.00 | 2 |"), "{md}");
+        assert!(md.contains("| SAMM | 2 | 1 | 67.50 ± 0.00 |"), "{md}");
+        assert!(
+            md.contains("from 2 to 6 epochs SAMM's audio head goes 52.5 -> 77.5"),
+            "{md}"
+        );
+        assert!(dir.path().join("budget-epochs.svg").is_file());
+    }
+
     #[test]
     fn samm_runs_fill_head_and_ensemble_cells() {
         let mut r = results("dom");
