@@ -502,7 +502,8 @@ fn fmt_ms(values: &[f64], digits: usize) -> String {
 /// runs and their reference-calibration twins); the others are ignored.
 pub fn calibration_comparison(runs: &[RunEntry]) -> String {
     // (scenario, buffer, calibration) -> per seed [ensemble acc, ensemble ECE, av acc, av ECE]
-    let mut rows: BTreeMap<(Scenario, usize, String), Vec<[Option<f64>; 4]>> = BTreeMap::new();
+    type PerSeed = [Option<f64>; 4];
+    let mut rows: BTreeMap<(Scenario, usize, String), Vec<PerSeed>> = BTreeMap::new();
     for run in runs {
         let r = run.results;
         if Method::parse(&r.run.method) != Method::Samm
