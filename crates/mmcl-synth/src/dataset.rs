@@ -173,16 +173,19 @@ pub fn generate_with(
         let path = path.to_path_buf();
         move |source| SynthError::Io { path, source }
     };
-    std::fs::create_dir_all(out.join("audio")).map_err(io(&out.join("audio")))?;
-    std::fs::create_dir_all(out.join("frames")).map_err(io(&out.join("frames")))?;
-    if opts.mp4 {
-        std::fs::create_dir_all(out.join("video")).map_err(io(&out.join("video")))?;
-    }
+    // The marker comes first: until it exists nothing else is written, so a start that
+    // fails on it (ENOSPC, permissions) leaves a folder a re-run accepts.
+    std::fs::create_dir_all(out).map_err(io(out))?;
     let partial = out.join(PARTIAL_FILE);
     write_atomic(
         &partial,
         &serde_json::to_vec_pretty(&identity).expect("identity serialises"),
     )?;
+    std::fs::create_dir_all(out.join("audio")).map_err(io(&out.join("audio")))?;
+    std::fs::create_dir_all(out.join("frames")).map_err(io(&out.join("frames")))?;
+    if opts.mp4 {
+        std::fs::create_dir_all(out.join("video")).map_err(io(&out.join("video")))?;
+    }
 
     let signatures = all_signatures();
     let specs = clip_specs(profile);
@@ -246,11 +249,48 @@ pub fn generate_with(
     })
 }
 
+/// What a start that failed before its marker was written can leave in the output folder:
+/// an unfinished temporary of the marker (a killed writer's), or an empty media folder (made
+/// before the marker by older versions). `None` for anything else.
+fn failed_start_leftover(entry: &std::fs::DirEntry) -> Option<Leftover> {
+    let name = entry.file_name();
+    let name = name.to_string_lossy();
+    let kind = entry.file_type().ok()?;
+    if name.starts_with(&format!(".{PARTIAL_FILE}.")) && kind.is_file() {
+        return Some(Leftover::MarkerTemp);
+    }
+    (matches!(name.as_ref(), "audio" | "frames" | "video")
+        && kind.is_dir()
+        && std::fs::read_dir(entry.path()).is_ok_and(|mut d| d.next().is_none()))
+    .then_some(Leftover::EmptyFolder)
+}
+
+enum Leftover {
+    MarkerTemp,
+    EmptyFolder,
+}
+
 fn check_out_dir(out: &Path, identity: &Identity) -> Result<(), SynthError> {
-    let Ok(mut listing) = std::fs::read_dir(out) else {
+    let Ok(listing) = std::fs::read_dir(out) else {
         return Ok(()); // absent: created later (or the creation error names it)
     };
-    if listing.next().is_none() {
+    let mut temps = Vec::new();
+    let mut leftovers_only = true;
+    for entry in listing {
+        match entry.as_ref().ok().and_then(failed_start_leftover) {
+            Some(Leftover::MarkerTemp) => temps.push(entry.expect("checked").path()),
+            Some(Leftover::EmptyFolder) => {}
+            None => {
+                leftovers_only = false;
+                break;
+            }
+        }
+    }
+    if leftovers_only {
+        // Start afresh: an unfinished marker temporary is garbage.
+        for t in temps {
+            std::fs::remove_file(&t).map_err(|source| SynthError::Io { path: t, source })?;
+        }
         return Ok(());
     }
     let not_empty = |reason: String| SynthError::NotEmpty {

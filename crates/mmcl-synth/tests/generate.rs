@@ -131,6 +131,72 @@ fn refuses_a_folder_holding_something_else() {
     assert!(err.contains("seed 1") && err.contains("seed 2"), "{err}");
 }
 
+/// Runs `generate(out, micro(), 3)` in a child of this test binary whose file-size limit is
+/// 64 bytes (`RLIMIT_FSIZE`, `SIGXFSZ` ignored): its first write of more fails with EFBIG,
+/// as one on a full disk fails with ENOSPC (root passes permission checks, not this).
+#[cfg(target_os = "linux")]
+fn generate_on_a_full_disk(out: &Path) {
+    const CHILD: &str = "MMCL_SYNTH_FULL_DISK_OUT";
+    if let Some(out) = std::env::var_os(CHILD) {
+        let lim = libc::rlimit {
+            rlim_cur: 64,
+            rlim_max: 64,
+        };
+        // SAFETY: plain system calls on valid arguments.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+        let err = generate(Path::new(&out), &micro(), 3, false).unwrap_err();
+        assert!(matches!(err, SynthError::Io { .. }), "{err}");
+        assert!(err.to_string().contains(".synth-partial.json"), "{err}");
+        return;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["a_start_that_failed_on_its_marker_can_be_rerun", "--exact"])
+        .env(CHILD, out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the full-disk child failed: {status:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_start_that_failed_on_its_marker_can_be_rerun() {
+    if std::env::var_os("MMCL_SYNTH_FULL_DISK_OUT").is_some() {
+        return generate_on_a_full_disk(Path::new(""));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = micro();
+    let fresh = dir.path().join("fresh");
+    generate(&fresh, &p, 3, false).unwrap();
+
+    // The disk is full when the marker is written: the error names it and nothing is left
+    // (before, the media folders were already made, and every re-run was refused).
+    let out = dir.path().join("out");
+    generate_on_a_full_disk(&out);
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    // Once there is space again, the same command runs and writes what a fresh run writes.
+    generate(&out, &p, 3, false).unwrap();
+    assert_eq!(read_tree(&out), read_tree(&fresh));
+
+    // What older versions (or a killed writer) left before the marker is accepted too:
+    // empty media folders and an unfinished marker temporary (which is removed).
+    let old = dir.path().join("old");
+    for d in ["audio", "frames"] {
+        std::fs::create_dir_all(old.join(d)).unwrap();
+    }
+    std::fs::write(old.join("..synth-partial.json.77-0.tmp.json"), b"{\"trunc").unwrap();
+    generate(&old, &p, 3, false).unwrap();
+    assert_eq!(read_tree(&old), read_tree(&fresh));
+    // Anything else still makes the folder someone else's.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("audio")).unwrap();
+    std::fs::write(other.join("audio/mine.wav"), b"x").unwrap();
+    let err = generate(&other, &p, 3, false).unwrap_err();
+    assert!(matches!(err, SynthError::NotEmpty { .. }), "{err}");
+}
+
 #[cfg(feature = "ffmpeg")]
 #[test]
 fn mp4_output_is_deterministic_and_listed() {
