@@ -85,7 +85,7 @@ fn manifest_vggsound_reports_missing_clips_and_short_classes() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("short class  7 \"dog barking\": 1 test (want 50), 0 train (want 500)"),
+        stderr.contains("short class 18 \"dog barking\": 1 test (want 50), 0 train (want 500)"),
         "{stderr}"
     );
     let m = Manifest::read(&out).unwrap();
@@ -96,6 +96,6 @@ fn manifest_vggsound_reports_missing_clips_and_short_classes() {
     assert!(m.video_path(&m.entries[0]).unwrap().is_file());
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("manifest.report.json")).unwrap()).unwrap();
-    assert_eq!(report["classes"][7]["test"], 1);
+    assert_eq!(report["classes"][18]["test"], 1);
     assert!(Path::new(&root.join("manifest.report.json")).is_file());
 }
