@@ -54,7 +54,9 @@ pub struct RunResults {
     /// Fitted temperatures per finished task (SAMM): `[audio, visual, av]`; empty otherwise.
     #[serde(default)]
     pub temperatures: Vec<[f64; 3]>,
-    /// Wall-clock seconds of the whole run so far (sum over sessions when resumed).
+    /// Wall-clock seconds of the whole run so far, summed over sessions; a killed session
+    /// counts up to its last finished epoch (the run folder's `elapsed_s` file is rewritten
+    /// after every epoch and a resume starts from it).
     pub elapsed_s: f64,
     /// The resolved configuration as written to `config.toml`, echoed as JSON.
     pub config: serde_json::Value,
