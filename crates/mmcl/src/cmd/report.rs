@@ -221,7 +221,7 @@ pub fn write_report(runs: &Path, out: &Path, studies: &Studies) -> Result<String
         |m| m.forward_transfer,
         |m| m.stability,
         |m| m.plasticity,
-        |m| m.recency.iter().rev().find_map(|v| *v),
+        |m| m.recency.last().copied().flatten(),
         |m| m.ece,
     ];
     let mut diag: BTreeMap<(Scenario, bool, usize, Method), Vec<&ModeMetrics>> = BTreeMap::new();
