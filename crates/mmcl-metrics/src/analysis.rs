@@ -457,7 +457,7 @@ fn fwt_reading(
         return "Reading: no forward-transfer values.".into();
     };
     let b: Vec<f64> = of_scenario(random_init, scenario).map(|(_, v)| v).collect();
-    let b_mean = b.iter().sum::<f64>() / b.len().max(1) as f64;
+    let b_mean = MeanStd::of(&b).map_or(f64::NAN, |m| m.mean);
     format!(
         "Reading: FWT ranges from {min:.2} ({}) to {max:.2} ({}); the random-init model scores {b_mean:.2}% on average on the next tasks.",
         cell_name(kmin),

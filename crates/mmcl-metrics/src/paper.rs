@@ -2,8 +2,9 @@
 //! CoLLAs 2024, main tables), for printing beside our numbers.
 //!
 //! Final accuracy in percent, mean ± std over the paper's seeds, on VGGSound. For GCIL the
-//! number is the mean over the 20 cumulative test sets (what the reference implementation
-//! reports). Numbers are only comparable with runs on real VGGSound at the paper's settings.
+//! number is the reference implementation's headline: the final model's mean accuracy over
+//! the 20 cumulative test sets (see the crate docs). Numbers are only comparable with runs
+//! on real VGGSound at the paper's settings.
 
 use crate::keys::{Method, Modality, Scenario};
 
