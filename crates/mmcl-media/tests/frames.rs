@@ -227,6 +227,28 @@ fn reference_sampling_matches_opencv_first_frame_of_each_second() {
     assert_ne!(got[0], fps1[0]);
 }
 
+/// `decode_video_each` stops after `max_frames` (prep streams video through it) and gives
+/// the same frames as a full decode, under both sampling rules.
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn video_decoding_stops_after_max_frames() {
+    let video = fixture("video_h264.mp4");
+    for sampling in [
+        frames::FrameSampling::Fps(25),
+        frames::FrameSampling::Reference,
+    ] {
+        let all = frames::decode_video(&video, sampling).unwrap();
+        let mut got: Vec<RgbFrame> = Vec::new();
+        let n = frames::decode_video_each(&video, sampling, Some(3), &mut |f| {
+            got.push(f.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 3, "{sampling}");
+        assert_eq!(&got[..], &all[..3], "{sampling}");
+    }
+}
+
 #[cfg(feature = "ffmpeg")]
 #[test]
 fn h264_frames_match_ffmpeg_fps1() {
