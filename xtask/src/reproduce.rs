@@ -269,11 +269,24 @@ fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
 }
 
 fn is_finished(run_dir: &Path) -> bool {
+    results_json(run_dir)
+        .and_then(|v| v.get("finished").and_then(|f| f.as_bool()))
+        .unwrap_or(false)
+}
+
+fn results_json(run_dir: &Path) -> Option<serde_json::Value> {
     std::fs::read_to_string(run_dir.join("results.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("finished").and_then(|f| f.as_bool()))
-        .unwrap_or(false)
+}
+
+/// Whether the run's results.json was written under another results schema (an older
+/// mmcl): the report refuses such files, so the run is trained again.
+fn has_other_schema(run_dir: &Path) -> bool {
+    results_json(run_dir).is_some_and(|v| {
+        v.get("schema_version").and_then(|s| s.as_u64())
+            != Some(u64::from(mmcl_scheduler::results::RESULTS_SCHEMA_VERSION))
+    })
 }
 
 /// Moves the folder `from` to `to` (replacing an older `to`), keeping what it holds out of
@@ -467,7 +480,7 @@ fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(us
             .args(fresh_args(spec, ctx.preset, args, ctx.cache))
             .arg("--out")
             .arg(&dir);
-        if !config_is_current(&mut dry, &dir)? {
+        if has_other_schema(&dir) || !config_is_current(&mut dry, &dir)? {
             let aside = runs_dir
                 .with_file_name(format!(
                     "{}-outdated",
@@ -475,7 +488,7 @@ fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(us
                 ))
                 .join(spec.name());
             eprintln!(
-                "== {} was trained with other settings; moved to {} and trained again",
+                "== {} was trained with other settings or an older mmcl; moved to {} and trained again",
                 dir.display(),
                 aside.display()
             );
@@ -808,6 +821,20 @@ mod tests {
             .exists());
         // No data yet: nothing to do.
         discard_outdated_synth(&data, &dirs).unwrap();
+    }
+
+    #[test]
+    fn results_of_another_schema_are_outdated() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!has_other_schema(dir.path()), "no results yet");
+        let write = |v: u64| {
+            let json = serde_json::json!({ "schema_version": v, "finished": true });
+            std::fs::write(dir.path().join("results.json"), json.to_string()).unwrap();
+        };
+        write(1);
+        assert!(has_other_schema(dir.path()) && is_finished(dir.path()));
+        write(u64::from(mmcl_scheduler::results::RESULTS_SCHEMA_VERSION));
+        assert!(!has_other_schema(dir.path()));
     }
 
     #[test]
