@@ -6,7 +6,10 @@
 //! FFmpeg does. With the `ffmpeg` feature, [`decode_file`] falls back to FFmpeg for containers
 //! symphonia cannot read (e.g. WebM/Opus, AVI).
 //! 16-bit PCM `.wav` files (the reference layout's audio) are parsed directly, with the same
-//! samples as symphonia (tested) in 40% of the time; anything irregular goes to symphonia.
+//! samples as symphonia (tested) in 40% of the time, read in 1 MiB blocks; anything irregular
+//! goes to symphonia. Every decoder refuses a declared rate outside [`MIN_SAMPLE_RATE`] ..=
+//! [`MAX_SAMPLE_RATE`] or more than [`MAX_CHANNELS`] channels ([`MediaError::Limit`]), and
+//! stops once [`DecodeOptions::max_seconds`] is covered.
 //!
 //! Resampling uses rubato's synchronous FFT resampler ([`rubato::Fft`]) built with
 //! `Fft::new_custom(from, to, chunk, 1, 1, BlackmanHarris2, FixedSync::Input)`: one FFT block
