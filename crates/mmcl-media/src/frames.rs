@@ -164,7 +164,7 @@ pub fn read_frame_dir(dir: &Path) -> Result<Vec<RgbFrame>> {
 /// Which frames of a video file are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum FrameSampling {
-    /// [impl] The reference's offline extraction (OpenCV, `video_preprocessing.py`): with
+    /// The reference's offline extraction (OpenCV, `video_preprocessing.py`): with
     /// `n = int(fps)` of the stream (its average frame rate, truncated; at least 1), the
     /// first frame of every block of `n` decoded frames, i.e. decoded frames 0, n, 2n, ...
     /// For 25 fps that is frames 0, 25, 50 (the frames at 0 s, 1 s, 2 s); for 29.97 fps,

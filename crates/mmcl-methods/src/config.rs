@@ -48,12 +48,12 @@ pub enum AlignOn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Calibration {
-    /// [ours, default] The network in eval mode (BatchNorm running statistics, untouched),
+    /// Ours, the default: the network in eval mode (BatchNorm running statistics, untouched),
     /// every memory sample, the exact NLL minimiser: what temperature scaling is meant to do.
     #[default]
     #[serde(alias = "exact")]
     Eval,
-    /// [impl] What the reference does: the network in training mode (each batch of 32 is
+    /// What the reference does: the network in training mode (each batch of 32 is
     /// normalised by its own statistics and updates the BatchNorm running statistics, so
     /// calibration changes the model evaluated afterwards), `floor(n / 32) * 32` memory
     /// samples in memory order, temperatures from 1.5 fitted by LBFGS (lr 0.01, 50
