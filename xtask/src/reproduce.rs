@@ -388,20 +388,21 @@ fn fresh_args(
     a
 }
 
-/// Whether the run folder's config is the one this reproduction would train now. A run
-/// trained under other settings (an older preset, other `--set`s) must not be reused.
-fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
-    let out = mmcl
-        .arg("--dry-run")
-        .output()
-        .context("running mmcl train --dry-run")?;
+/// The config an `mmcl train ... --dry-run` command prints.
+fn dry_run_config(cmd: &mut Command) -> Result<toml::Value> {
+    let out = cmd.output().context("running mmcl train --dry-run")?;
     anyhow::ensure!(
         out.status.success(),
         "mmcl train --dry-run failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let wanted: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout))
-        .context("parsing mmcl train --dry-run")?;
+    toml::from_str(&String::from_utf8_lossy(&out.stdout)).context("parsing mmcl train --dry-run")
+}
+
+/// Whether the run folder's config is the one this reproduction would train now. A run
+/// trained under other settings (an older preset, other `--set`s) must not be reused.
+fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
+    let wanted = dry_run_config(mmcl.arg("--dry-run"))?;
     let path = dir.join("config.toml");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -443,19 +444,11 @@ impl GridContext<'_> {
 /// The epochs per task of the preset (what `mmcl train` resolves, so no preset knowledge
 /// is repeated here).
 fn preset_epochs(ctx: &GridContext) -> Result<usize> {
-    let out = ctx
-        .mmcl()
-        .args(["train", "--preset", ctx.preset, "--dry-run", "--out"])
-        .arg(ctx.work.join("runs").join("dry-run"))
-        .output()
-        .context("running mmcl train --dry-run")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "mmcl train --dry-run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout))
-        .context("parsing mmcl train --dry-run")?;
+    let cfg = dry_run_config(
+        ctx.mmcl()
+            .args(["train", "--preset", ctx.preset, "--dry-run", "--out"])
+            .arg(ctx.work.join("runs").join("dry-run")),
+    )?;
     cfg.get("train")
         .and_then(|t| t.get("epochs"))
         .and_then(|e| e.as_integer())

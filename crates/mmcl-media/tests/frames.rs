@@ -24,6 +24,18 @@ fn ffmpeg_fps1_frames() -> Vec<RgbFrame> {
     fixture_frames("video_fps1.safetensors")
 }
 
+/// Mean absolute difference of two same-sized frames, in levels.
+#[cfg(feature = "ffmpeg")]
+fn mean_abs_diff(a: &RgbFrame, b: &RgbFrame) -> f64 {
+    let sum: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (x as f64 - y as f64).abs())
+        .sum();
+    sum / a.as_raw().len() as f64
+}
+
 /// The `frames` tensor `[N, H, W, 3]` of a fixture as images.
 fn fixture_frames(file: &str) -> Vec<RgbFrame> {
     let bytes = std::fs::read(fixture(file)).unwrap();
@@ -204,13 +216,7 @@ fn reference_sampling_matches_opencv_first_frame_of_each_second() {
     assert_eq!(got.len(), want.len());
     assert_eq!(got.len(), 4);
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        let mad = g
-            .as_raw()
-            .iter()
-            .zip(w.as_raw())
-            .map(|(&a, &b)| (a as f64 - b as f64).abs())
-            .sum::<f64>()
-            / g.as_raw().len() as f64;
+        let mad = mean_abs_diff(g, w);
         eprintln!("frame {k}: mean abs diff to OpenCV {mad:.3}");
         assert!(mad <= 2.0, "frame {k}: mean abs diff {mad}");
     }
@@ -258,13 +264,7 @@ fn h264_frames_match_ffmpeg_fps1() {
     assert_eq!(got.len(), want.len());
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.dimensions(), w.dimensions());
-        let mad = g
-            .as_raw()
-            .iter()
-            .zip(w.as_raw())
-            .map(|(&a, &b)| (a as f64 - b as f64).abs())
-            .sum::<f64>()
-            / g.as_raw().len() as f64;
+        let mad = mean_abs_diff(g, w);
         eprintln!("frame {k}: mean abs diff {mad:.3}");
         assert!(mad <= 2.0, "frame {k}: mean abs diff {mad}");
     }
