@@ -429,16 +429,18 @@ pub fn fit_head_temperatures(
 }
 
 /// SAMM's calibrated dynamic weighted ensemble `[batch, classes]`: per sample and head,
-/// `w_m = max softmax(l_m / T_m)`; output `sum_m w_m * l_m / T_m`.
+/// `w_m = max softmax(l_m / T_m)`; output `sum_m w_m * l_m / T_m`. A negative temperature
+/// is accepted: the reference's LBFGS fit (`TemperatureSolver::TorchLbfgs`) can overshoot
+/// below zero, and the reference then ensembles with it (the head's order is inverted).
 pub fn calibrated_ensemble(logits: &HeadLogits, temperatures: HeadTemperatures) -> Result<Tensor> {
     logits.dims()?;
     let mut out: Option<Tensor> = None;
     for head in Head::ALL {
         let t = temperatures.get(head) as f64;
-        if !(t > 0.0 && t.is_finite()) {
+        if !(t != 0.0 && t.is_finite()) {
             return Err(LossError::InvalidArgument {
                 what: "calibrated_ensemble temperature",
-                reason: format!("{head:?} temperature {t} must be positive and finite"),
+                reason: format!("{head:?} temperature {t} must be finite and non-zero"),
             });
         }
         let scaled = (logits.get(head) / t)?;

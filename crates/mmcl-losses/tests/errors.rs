@@ -86,6 +86,9 @@ fn temperature_hits_bound_when_everything_is_right() {
 fn ensemble_rejects_bad_temperature() {
     let h = HeadLogits::new(logits(), logits(), logits()).unwrap();
     assert!(calibrated_ensemble(&h, HeadTemperatures([1.0, 0.0, 1.0])).is_err());
+    assert!(calibrated_ensemble(&h, HeadTemperatures([1.0, f32::NAN, 1.0])).is_err());
+    // The reference's LBFGS fit can end below zero; the ensemble is still defined.
+    assert!(calibrated_ensemble(&h, HeadTemperatures([1.0, -2.0, 1.0])).is_ok());
     let out = calibrated_ensemble(&h, HeadTemperatures::default()).unwrap();
     assert_eq!(out.dims(), &[2, 3]);
 }
