@@ -152,12 +152,19 @@ fn generate_on_a_full_disk(out: &Path) {
         assert!(err.to_string().contains(".synth-partial.json"), "{err}");
         return;
     }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    // The child's output goes to pipes: the file-size limit would also stop its writes to
+    // a log file the test's own output is redirected to.
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["a_start_that_failed_on_its_marker_can_be_rerun", "--exact"])
         .env(CHILD, out)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the full-disk child failed: {status:?}");
+    assert!(
+        child.status.success(),
+        "the full-disk child failed: {:?}\n{}",
+        child.status,
+        String::from_utf8_lossy(&child.stderr)
+    );
 }
 
 #[cfg(target_os = "linux")]
