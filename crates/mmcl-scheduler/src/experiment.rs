@@ -66,8 +66,11 @@ pub struct DataSection {
 pub struct TrainSection {
     /// Epochs per task (JOINT: epochs over all data, unless `joint_epochs` is set).
     pub epochs: usize,
-    /// Epochs of JOINT (one task of all data) when they differ from `epochs`: a profile may
-    /// give the upper bound the budget it needs to converge (see `mmcl train`'s presets).
+    /// JOINT's budget when it differs from `epochs`, in epochs over the whole training set:
+    /// JOINT (one task of all the stream's data) runs `ceil(joint_epochs * N / n)` epochs
+    /// over its `n` samples when the cache holds `N`, so a stream that uses part of the data
+    /// (GCIL's draws) gets as many steps as Seq and Dom. A profile may give the upper bound
+    /// the budget it needs to converge (see `mmcl train`'s presets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joint_epochs: Option<usize>,
     /// Current-task batch size (32 in the paper).
@@ -97,9 +100,18 @@ fn yes() -> bool {
 }
 
 impl TrainSection {
-    /// Epochs per task for `method`.
-    pub fn epochs_for(&self, method: mmcl_methods::MethodKind) -> usize {
+    /// Epochs per task for `method`, whose task has `task_samples` training samples of the
+    /// cache's `all_samples` (see `joint_epochs`).
+    pub fn epochs_for(
+        &self,
+        method: mmcl_methods::MethodKind,
+        task_samples: usize,
+        all_samples: usize,
+    ) -> usize {
         match (method, self.joint_epochs) {
+            (mmcl_methods::MethodKind::Joint, Some(e)) if task_samples > 0 => {
+                (e * all_samples.max(task_samples)).div_ceil(task_samples)
+            }
             (mmcl_methods::MethodKind::Joint, Some(e)) => e,
             _ => self.epochs,
         }

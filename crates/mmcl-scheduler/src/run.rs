@@ -740,7 +740,9 @@ fn drive(
         let train_start = Instant::now();
         let indices: Vec<usize> = task.train.iter().map(|&i| setup.train_idx[i]).collect();
         let steps_per_epoch = indices.len().div_ceil(cfg.train.batch_size);
-        let epochs = cfg.train.epochs_for(cfg.method.kind);
+        let epochs = cfg
+            .train
+            .epochs_for(cfg.method.kind, indices.len(), setup.train_idx.len());
         let pb = progress_bar(opts, (steps_per_epoch * epochs) as u64);
         pb.set_prefix(format!("task {}/{}", t + 1, tasks.len()));
         state.method.begin_task(t)?;
