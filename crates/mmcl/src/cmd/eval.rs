@@ -46,7 +46,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_string_pretty(&json)?)?;
+        crate::atomic::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
     Ok(())
 }
