@@ -24,7 +24,13 @@ import argparse, copy, os, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+
+try:  # only the fixture and checkpoint commands need it (tools/bench/torch_step.py does not)
+    from safetensors.torch import load_file, save_file
+except ImportError:  # pragma: no cover
+    def _needs_safetensors(*_args, **_kwargs):
+        sys.exit("this command needs safetensors: pip install safetensors")
+    load_file = save_file = _needs_safetensors
 
 
 class Block(nn.Module):

@@ -30,7 +30,8 @@ pub struct GpuPackArgs {
     /// Pack this existing binary instead of building (e.g. a previous `build-cuda` output).
     #[arg(long, value_name = "BINARY")]
     pub no_build: Option<PathBuf>,
-    /// The PyTorch baseline to include (default: ../shared/bench/torch_step.py).
+    /// The PyTorch baseline to include (default: tools/bench/torch_step.py, with the
+    /// network it imports, tools/golden/model.py).
     #[arg(long)]
     pub torch_step: Option<PathBuf>,
 }
@@ -59,11 +60,10 @@ pub fn gpu_pack(root: &Path, args: &GpuPackArgs) -> Result<()> {
             },
         )?,
     };
-    let torch_step = args.torch_step.clone().unwrap_or_else(|| {
-        root.parent()
-            .unwrap_or(root)
-            .join("shared/bench/torch_step.py")
-    });
+    let torch_step = args
+        .torch_step
+        .clone()
+        .unwrap_or_else(|| root.join("tools/bench/torch_step.py"));
     let fixtures = root.join("crates/mmcl-model/tests/fixtures");
     let p = pack(&binary, &fixtures, Some(&torch_step), &args.out, MAX_BYTES)?;
     eprintln!(
@@ -124,6 +124,16 @@ pub fn pack(
     if let Some(t) = torch {
         std::fs::copy(t, out.join("torch_step.py"))
             .with_context(|| format!("copying {}", t.display()))?;
+        // The project's baseline imports its network from tools/golden/model.py; the pack
+        // carries it beside the script, where the script looks first.
+        let dir = t.parent().unwrap_or(Path::new("."));
+        if let Some(model) = [dir.join("model.py"), dir.join("../golden/model.py")]
+            .into_iter()
+            .find(|p| p.is_file())
+        {
+            std::fs::copy(&model, out.join("model.py"))
+                .with_context(|| format!("copying {}", model.display()))?;
+        }
     }
 
     let ldd = Command::new("ldd").arg(&bin_out).output();
@@ -236,6 +246,23 @@ mod tests {
     }
 
     #[test]
+    fn packs_the_projects_baseline_with_the_network_it_imports() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("mmcl-dummy");
+        std::fs::write(&bin, b"x").unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let script = root.join("tools/bench/torch_step.py");
+        let out = tmp.path().join("pack");
+        pack(&bin, &fixtures(), Some(&script), &out, MAX_BYTES).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("model.py")).unwrap(),
+            std::fs::read(root.join("tools/golden/model.py")).unwrap()
+        );
+        let text = std::fs::read_to_string(out.join("torch_step.py")).unwrap();
+        assert!(text.contains("from model import AVNet"));
+    }
+
+    #[test]
     fn packs_a_dummy_binary_with_fixtures_script_and_run_instructions() {
         let tmp = tempfile::tempdir().unwrap();
         let bin = tmp.path().join("mmcl-dummy");
@@ -252,6 +279,8 @@ mod tests {
         assert!(out.join("fixtures/film_io.safetensors").is_file());
         assert!(out.join("fixtures/film_weights.safetensors").is_file());
         assert!(out.join("torch_step.py").is_file());
+        // No model.py beside the dummy script: none is packed.
+        assert!(!out.join("model.py").exists());
         let run = std::fs::read_to_string(out.join("RUN.txt")).unwrap();
         assert!(run.contains(
             "./mmcl gpu-check --fixtures fixtures --out SUMMARY.json --torch-step torch_step.py"

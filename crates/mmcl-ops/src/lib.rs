@@ -60,7 +60,7 @@
 //! | tiny (batch 32, width 8)           |      5.9 |         5.3 |        6.8 |    4.0 |     0.75 |   4.0 |  27.6 |
 //! | paper (batch 8, 4 frames, width 64)|     1052 |        1108 |       1149 |    109 |       58 |   258 |  3654 |
 //!
-//! Ratio mmcl / PyTorch 2.15 (`python3 shared/bench/torch_step.py <scale>`, 2 threads, run
+//! Ratio mmcl / PyTorch 2.15 (`python3 tools/bench/torch_step.py <scale>`, 2 threads, run
 //! alternately with `mmcl bench step --scale <scale>`, three pairs per scale, two at paper
 //! with `--steps 3 --warmup 1`; 09:26-09:29, load average 0.2-1.4): tiny 0.73-0.87 (mmcl
 //! 22.6-23.4 ms vs 27.0-31.9 ms), mini 1.16-1.29 (145.3-152.6 vs 118.1-131.6 ms), paper

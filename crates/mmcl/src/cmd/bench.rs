@@ -1,7 +1,7 @@
 //! `mmcl bench …`: speed benchmarks that print one JSON line each.
 //!
 //! `mmcl bench step --scale tiny|mini|paper` times exactly the training step of
-//! `shared/bench/torch_step.py` (the PyTorch baseline): forward of the whole audio-visual
+//! `tools/bench/torch_step.py` (the PyTorch baseline): forward of the whole audio-visual
 //! ResNet-18 model in training mode (FiLM fusion, three heads), loss = sum of the three
 //! heads' cross-entropy, backward, plain SGD (lr 0.01), with the same shapes per scale.
 //! Compare with `python3 torch_step.py <scale>` run back to back on the same machine.

@@ -40,7 +40,8 @@ pub struct GpuCheckArgs {
     /// Where to write the JSON summary.
     #[arg(long, default_value = "SUMMARY.json")]
     pub out: PathBuf,
-    /// PyTorch baseline script (shared/bench/torch_step.py); default: next to the binary.
+    /// PyTorch baseline script (tools/bench/torch_step.py); default: next to the binary,
+    /// else the repository's.
     #[arg(long)]
     pub torch_step: Option<PathBuf>,
     /// The GPU to check.
@@ -326,7 +327,7 @@ fn bench_step(args: &GpuCheckArgs, gpu: Option<&Device>, skip_reason: &str) -> S
     let script = locate(
         args.torch_step.as_deref(),
         "torch_step.py",
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/torch_step.py")),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench/torch_step.py")),
     );
     let torch_importable = Command::new("python3")
         .args(["-c", "import torch"])
