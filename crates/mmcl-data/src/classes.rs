@@ -214,6 +214,13 @@ impl ClassTable {
         self.classes.iter().find(|c| c.name == name)
     }
 
+    /// The table's class when `name` is one of its classes but `label` is not its index: a
+    /// manifest or cache numbered by an older class table, which would train another class
+    /// order without a word. `None` when they agree or the name is not the table's.
+    pub fn misnumbered(&self, label: u32, name: &str) -> Option<&ClassInfo> {
+        self.by_name(name).filter(|c| c.index != label)
+    }
+
     /// The classes of one supercategory, in index order.
     pub fn in_supercategory(&self, sc: Supercategory) -> impl Iterator<Item = &ClassInfo> {
         self.classes.iter().filter(move |c| c.supercategory == sc)
@@ -295,5 +302,9 @@ mod tests {
             .contains("expected 5"));
         let old = CLASS_TABLE_TOML.replacen("mmcl-class-table/2", "mmcl-class-table/1", 1);
         assert!(ClassTable::parse(&old).is_err());
+        let t = class_table();
+        assert_eq!(t.misnumbered(7, "dog barking").map(|c| c.index), Some(18));
+        assert!(t.misnumbered(18, "dog barking").is_none());
+        assert!(t.misnumbered(7, "not a class").is_none());
     }
 }

@@ -391,13 +391,11 @@ impl Manifest {
             }
             // A manifest numbered by an older class table would train with another class
             // order without a word: refuse it.
-            if let Some(class) = class_table().by_name(&e.class_name) {
-                if class.index != e.label {
-                    return Err(invalid(format!(
-                        "class {:?} has label {}, the class table says {} (labels are the class names' alphabetical ranks, as in the reference; rebuild the manifest with `mmcl manifest vggsound` or `mmcl synth`)",
-                        e.class_name, e.label, class.index
-                    )));
-                }
+            if let Some(class) = class_table().misnumbered(e.label, &e.class_name) {
+                return Err(invalid(format!(
+                    "class {:?} has label {}, the class table says {} (labels are the class names' alphabetical ranks, as in the reference; rebuild the manifest with `mmcl manifest vggsound` or `mmcl synth`)",
+                    e.class_name, e.label, class.index
+                )));
             }
             match classes.get(&e.label) {
                 Some(&(name, sup, first)) if name != e.class_name || sup != e.supercategory => {

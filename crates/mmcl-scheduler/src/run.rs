@@ -87,18 +87,17 @@ fn check_class_numbering(
     names: &BTreeMap<u32, String>,
 ) -> Result<(), SchedulerError> {
     let table = mmcl_data::classes::class_table();
-    for (&label, name) in names {
-        if let Some(class) = table.by_name(name) {
-            if class.index != label {
-                return Err(SchedulerError::Scenario(format!(
-                    "cache {}: class {name:?} has label {label}, the class table says {} (labels are the names' alphabetical ranks, as in the reference); rebuild the manifest and run `mmcl prep` again",
-                    cache.display(),
-                    class.index
-                )));
-            }
-        }
+    match names
+        .iter()
+        .find_map(|(&label, name)| Some((label, name, table.misnumbered(label, name)?)))
+    {
+        Some((label, name, class)) => Err(SchedulerError::Scenario(format!(
+            "cache {}: class {name:?} has label {label}, the class table says {} (labels are the names' alphabetical ranks, as in the reference); rebuild the manifest and run `mmcl prep` again",
+            cache.display(),
+            class.index
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Everything a run needs, opened.
