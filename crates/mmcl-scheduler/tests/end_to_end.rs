@@ -2,85 +2,21 @@
 //! killed mid-task and resumed gives the same results as an uninterrupted one, and a
 //! diverging run stops with a clear error keeping its last checkpoint.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
-use mmcl_data::prep::{prepare, PrepOptions};
-use mmcl_methods::{MethodConfig, MethodKind, OptimConfig};
-use mmcl_model::{Fusion, Modality};
+use common::small_seq;
+use mmcl_methods::MethodKind;
+use mmcl_model::Modality;
 use mmcl_scheduler::scenario::{ClassOrder, ScenarioConfig};
-use mmcl_scheduler::{
-    resume, train, DataSection, ExperimentConfig, ModelSection, RunDir, RunOptions, SchedulerError,
-    TrainSection,
-};
-use mmcl_synth::Profile;
-
-/// A prepared tiny cache shared by the tests of this file.
-fn cache() -> &'static Path {
-    static CACHE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = CACHE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let profile = Profile::tiny();
-        let summary = mmcl_synth::generate(&dir.path().join("synth"), &profile, 0, false).unwrap();
-        let cache = dir.path().join("cache");
-        let opts = PrepOptions {
-            sample_rate: profile.sample_rate,
-            clip_seconds: profile.clip_seconds as f64,
-            frame_size: profile.frame_size,
-            ..PrepOptions::default()
-        };
-        prepare(&summary.manifest, &cache, &opts).unwrap();
-        (dir, cache)
-    });
-    p
-}
+use mmcl_scheduler::{resume, train, ExperimentConfig, RunDir, RunOptions, SchedulerError};
 
 fn config(kind: MethodKind, modality: Modality, scenario: ScenarioConfig) -> ExperimentConfig {
-    ExperimentConfig {
-        seed: 3,
-        dataset: "tiny".into(),
-        cache: cache().to_owned(),
-        device: "cpu".into(),
-        model: ModelSection {
-            width: 2,
-            fusion: Fusion::Film,
-            modality,
-        },
-        data: DataSection {
-            frames: 2,
-            frame_size: 16,
-            crop_seconds: Some(1.0),
-        },
-        scenario,
-        method: MethodConfig::new(kind, 20),
-        optim: OptimConfig {
-            lr: 0.05,
-            ..OptimConfig::default()
-        },
-        train: TrainSection {
-            epochs: 1,
-            joint_epochs: None,
-            batch_size: 16,
-            eval_batch_size: 64,
-            eval_random_init: true,
-            eval_future: true,
-        },
-    }
+    common::tiny_config(kind, modality, scenario)
 }
 
 /// Every task's per-epoch training losses.
 fn epoch_losses(r: &mmcl_scheduler::RunResults) -> Vec<Vec<f64>> {
     r.training.iter().map(|t| t.epoch_loss.clone()).collect()
-}
-
-/// Seq with 3 tasks of 4 classes: 12 training clips per task on the tiny profile.
-fn small_seq() -> ScenarioConfig {
-    ScenarioConfig::Seq {
-        tasks: 3,
-        classes_per_task: 4,
-        class_order: ClassOrder::Reference,
-        class_order_seed: 0,
-    }
 }
 
 #[test]

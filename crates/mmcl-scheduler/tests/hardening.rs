@@ -4,84 +4,28 @@
 //! writes the same checkpoint bytes; resume overrides are applied and recorded; a failed
 //! setup leaves no run behind; `elapsed_s` counts a killed session.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
-use mmcl_data::prep::{prepare, PrepOptions};
-use mmcl_methods::{MethodConfig, MethodKind, OptimConfig};
-use mmcl_model::{Fusion, Modality};
+use std::path::{Path, PathBuf};
+
+use common::{cache, prep_options, small_seq, synth_manifest, tiny_config};
+use mmcl_data::prep::prepare;
+use mmcl_methods::MethodKind;
+use mmcl_model::Modality;
 use mmcl_scheduler::checkpoint::{INDEX_FILE, LATEST_FILE};
-use mmcl_scheduler::scenario::{ClassOrder, ScenarioConfig};
 use mmcl_scheduler::{
-    resume, resume_with, train, DataSection, ExperimentConfig, ModelSection, ResumeOverrides,
-    RunDir, RunOptions, RunResults, SchedulerError, TrainSection,
+    resume, resume_with, train, ExperimentConfig, ResumeOverrides, RunDir, RunOptions, RunResults,
+    SchedulerError, TrainSection,
 };
 use mmcl_synth::Profile;
 
-/// The tiny synthetic dataset's manifest, generated once for the tests of this file.
-fn synth_manifest() -> &'static Path {
-    static SYNTH: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = SYNTH.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let summary =
-            mmcl_synth::generate(&dir.path().join("synth"), &Profile::tiny(), 0, false).unwrap();
-        (dir, summary.manifest)
-    });
-    p
-}
-
-/// A prepared tiny cache shared by the tests of this file.
-fn cache() -> &'static Path {
-    static CACHE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = CACHE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        prepare(synth_manifest(), &cache, &prep_options(&Profile::tiny())).unwrap();
-        (dir, cache)
-    });
-    p
-}
-
-fn prep_options(profile: &Profile) -> PrepOptions {
-    PrepOptions {
-        sample_rate: profile.sample_rate,
-        clip_seconds: profile.clip_seconds as f64,
-        frame_size: profile.frame_size,
-        ..PrepOptions::default()
-    }
-}
-
-/// Seq, 3 tasks of 4 classes (12 training clips each: one step per epoch at batch 16).
+/// The shared tiny run (Seq, 3 tasks of 4 classes: one step per epoch at batch 16) with
+/// momentum, so the optimiser has state to check, and no extra evaluations.
 fn config(kind: MethodKind) -> ExperimentConfig {
-    ExperimentConfig {
-        seed: 3,
-        dataset: "tiny".into(),
-        cache: cache().to_owned(),
-        device: "cpu".into(),
-        model: ModelSection {
-            width: 2,
-            fusion: Fusion::Film,
-            modality: Modality::AudioVisual,
-        },
-        data: DataSection {
-            frames: 2,
-            frame_size: 16,
-            crop_seconds: Some(1.0),
-        },
-        scenario: ScenarioConfig::Seq {
-            tasks: 3,
-            classes_per_task: 4,
-            class_order: ClassOrder::default(),
-            class_order_seed: 0,
-        },
-        method: MethodConfig::new(kind, 20),
-        optim: OptimConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            ..OptimConfig::default()
-        },
-        train: train_section(),
-    }
+    let mut cfg = tiny_config(kind, Modality::AudioVisual, small_seq());
+    cfg.optim.momentum = 0.9;
+    cfg.train = train_section();
+    cfg
 }
 
 /// One epoch per task at batch 16, no extra evaluations. Parsed, so settings added to the
