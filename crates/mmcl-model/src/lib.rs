@@ -30,6 +30,7 @@ mod batch_norm;
 mod checkpoint;
 mod error;
 mod fusion;
+pub mod golden;
 mod init;
 mod layers;
 mod ops;

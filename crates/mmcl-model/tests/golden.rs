@@ -8,187 +8,80 @@
 //! cancel to ~0). Observed worst: 6.4e-5 (a BatchNorm weight gradient at width 2, a sum over
 //! thousands of f32 products; the reference is float64). Set MMCL_GOLDEN_VERBOSE=1 to print
 //! every tensor's error.
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use mmcl_model::{infer_config, AvNet, AvNetConfig, Fusion, Modality};
-
-const TOL: f64 = 1e-4;
+use candle_core::Device;
+use mmcl_model::golden::{self, compare, run_case, TOLERANCE};
+use mmcl_model::{infer_config, AvNetConfig, Fusion, Modality};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    golden::repository_fixtures().join(name)
 }
 
-fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.dims(), want.dims(), "shape");
-    let got = got.to_dtype(DType::F64).unwrap();
-    let want = want.to_dtype(DType::F64).unwrap();
-    let diff = (got - &want)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    let scale = want
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    if scale == 0.0 {
-        diff
-    } else {
-        diff / scale
-    }
+fn run_golden(name: &str) {
+    let (_, cfg) = golden::cases()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .expect("a committed case");
+    run_golden_in(&golden::repository_fixtures(), name, cfg)
 }
 
-struct Check {
-    worst: f64,
-    failures: Vec<String>,
-}
-
-impl Check {
-    fn new() -> Self {
-        Self {
-            worst: 0.0,
-            failures: vec![],
+/// Every output, gradient and BatchNorm statistic of the fixture is computed and matches.
+fn run_golden_in(dir: &Path, name: &str, cfg: AvNetConfig) {
+    let run =
+        run_case(dir, name, cfg, &Device::Cpu).expect("PyTorch-written checkpoint loads strictly");
+    let c = compare(&run.ours, &run.reference, TOLERANCE);
+    if std::env::var_os("MMCL_GOLDEN_VERBOSE").is_some() {
+        for (k, t) in &run.ours {
+            if let Some(e) = run
+                .reference
+                .get(k)
+                .and_then(|w| golden::rel_err(t, w).ok())
+            {
+                eprintln!("  {k}: {e:.3e}");
+            }
         }
     }
-    fn close(&mut self, what: &str, got: &Tensor, want: &Tensor) {
-        let e = rel_err(got, want);
-        if std::env::var_os("MMCL_GOLDEN_VERBOSE").is_some() {
-            eprintln!("  {what}: {e:.3e}");
-        }
-        self.worst = self.worst.max(e);
-        if e.is_nan() || e > TOL {
-            self.failures.push(format!("{what}: rel err {e:.3e}"));
-        }
-    }
-    fn finish(self, name: &str) {
-        eprintln!("{name}: worst rel err {:.3e}", self.worst);
-        assert!(
-            self.failures.is_empty(),
-            "{name}: {} mismatches:\n{}",
-            self.failures.len(),
-            self.failures.join("\n")
-        );
-    }
-}
-
-fn run_golden(name: &str, cfg: AvNetConfig) {
-    run_golden_in(&fixture(""), name, cfg)
-}
-
-fn run_golden_in(dir: &std::path::Path, name: &str, cfg: AvNetConfig) {
-    let dev = Device::Cpu;
-    let net =
-        AvNet::from_checkpoint_with(cfg, dir.join(format!("{name}_weights.safetensors")), &dev)
-            .expect("PyTorch-written checkpoint loads strictly");
-    let io: HashMap<String, Tensor> =
-        candle_core::safetensors::load(dir.join(format!("{name}_io.safetensors")), &dev).unwrap();
-    let (audio, video) = (&io["audio"], &io["video"]);
-    let labels = io["labels"].to_dtype(DType::U32).unwrap();
-    let mut check = Check::new();
-
-    let out = net.forward_t(audio, video, false).unwrap();
-    for (k, t) in [
-        ("a_logits", &out.a_logits),
-        ("v_logits", &out.v_logits),
-        ("av_logits", &out.av_logits),
-    ] {
-        check.close(&format!("eval.{k}"), t, &io[&format!("eval.{k}")]);
-    }
-
-    let out = net.forward_t(audio, video, true).unwrap();
-    for (k, t) in [
-        ("a_logits", &out.a_logits),
-        ("v_logits", &out.v_logits),
-        ("av_logits", &out.av_logits),
-    ] {
-        check.close(&format!("train.{k}"), t, &io[&format!("train.{k}")]);
-    }
-    let ce = |l: &Tensor| candle_nn::loss::cross_entropy(l, &labels).unwrap();
-    let loss = ((ce(&out.a_logits) + ce(&out.v_logits)).unwrap() + ce(&out.av_logits)).unwrap();
-    check.close("train.loss", &loss.reshape(1).unwrap(), &io["train.loss"]);
-    let grads = loss.backward().unwrap();
-    let mut n_grads = 0;
-    for (k, var) in net.named_trainable_vars() {
-        let g = grads
-            .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("no gradient for {k}"));
-        check.close(&format!("grad.{k}"), g, &io[&format!("grad.{k}")]);
-        n_grads += 1;
-    }
-    assert_eq!(
-        n_grads,
-        io.keys().filter(|k| k.starts_with("grad.")).count(),
-        "every parameter has a golden gradient"
+    eprintln!(
+        "{name}: {} tensors, worst rel err {:.3e} ({})",
+        c.tensors, c.worst, c.worst_name
     );
-
-    let mut n_stats = 0;
-    for (prefix, s) in net.running_stats() {
-        check.close(
-            &format!("{prefix}.running_mean"),
-            &s.running_mean,
-            &io[&format!("after.{prefix}.running_mean")],
-        );
-        check.close(
-            &format!("{prefix}.running_var"),
-            &s.running_var,
-            &io[&format!("after.{prefix}.running_var")],
-        );
-        let want = io[&format!("after.{prefix}.num_batches_tracked")]
-            .to_scalar::<i64>()
-            .unwrap();
-        assert_eq!(s.num_batches_tracked, want, "{prefix}.num_batches_tracked");
-        n_stats += 3;
-    }
-    assert_eq!(
-        n_stats,
-        io.keys().filter(|k| k.starts_with("after.")).count()
+    assert!(
+        c.passed(),
+        "{name}: {} mismatches:\n{}",
+        c.failures.len(),
+        c.failures.join("\n")
     );
-    check.finish(name);
-}
-
-fn cfg(width: usize, classes: usize, fusion: Fusion, modality: Modality) -> AvNetConfig {
-    AvNetConfig {
-        width,
-        classes,
-        fusion,
-        modality,
-        frames: 2,
-    }
+    assert!(
+        run.ours.keys().any(|k| k.starts_with("grad."))
+            && run.ours.keys().any(|k| k.ends_with("num_batches_tracked")),
+        "gradients and BatchNorm statistics are among the compared tensors"
+    );
 }
 
 #[test]
 fn golden_film() {
-    run_golden("film", cfg(4, 7, Fusion::Film, Modality::AudioVisual));
+    run_golden("film");
 }
 
 #[test]
 fn golden_gated() {
-    run_golden("gated", cfg(2, 5, Fusion::Gated, Modality::AudioVisual));
+    run_golden("gated");
 }
 
 #[test]
 fn golden_sum() {
-    run_golden("sum", cfg(2, 5, Fusion::Sum, Modality::AudioVisual));
+    run_golden("sum");
 }
 
 #[test]
 fn golden_concat() {
-    run_golden("concat", cfg(2, 5, Fusion::Concat, Modality::AudioVisual));
+    run_golden("concat");
 }
 
 #[test]
 fn golden_audio_only() {
-    run_golden("audio_only", cfg(2, 5, Fusion::Film, Modality::Audio));
+    run_golden("audio_only");
 }
 
 #[test]
