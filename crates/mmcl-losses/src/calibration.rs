@@ -428,14 +428,14 @@ pub fn fit_head_temperatures(
     Ok(HeadTemperatures(temps))
 }
 
-/// SAMM's calibrated dynamic weighted ensemble `[batch, classes]`: per sample and head,
-/// `w_m = max softmax(l_m / T_m)`; output `sum_m w_m * l_m / T_m`. A negative temperature
-/// is accepted: the reference's LBFGS fit (`TemperatureSolver::TorchLbfgs`) can overshoot
-/// below zero, and the reference then ensembles with it (the head's order is inverted).
-pub fn calibrated_ensemble(logits: &HeadLogits, temperatures: HeadTemperatures) -> Result<Tensor> {
+/// The temperature-scaled logits `l_m / T_m` of each head with its per-sample ensemble
+/// weight `w_m = max softmax(l_m / T_m)` (`[batch, 1]`), in [`Head::ALL`] order.
+fn weighted_heads(
+    logits: &HeadLogits,
+    temperatures: HeadTemperatures,
+) -> Result<[(Tensor, Tensor); 3]> {
     logits.dims()?;
-    let mut out: Option<Tensor> = None;
-    for head in Head::ALL {
+    let scale = |head: Head| -> Result<(Tensor, Tensor)> {
         let t = temperatures.get(head) as f64;
         if !(t != 0.0 && t.is_finite()) {
             return Err(LossError::InvalidArgument {
@@ -445,11 +445,25 @@ pub fn calibrated_ensemble(logits: &HeadLogits, temperatures: HeadTemperatures) 
         }
         let scaled = (logits.get(head) / t)?;
         let weight = softmax(&scaled)?.max_keepdim(D::Minus1)?;
-        let term = scaled.broadcast_mul(&weight)?;
-        out = Some(match out {
-            None => term,
-            Some(acc) => (acc + term)?,
-        });
-    }
-    Ok(out.expect("three heads"))
+        Ok((scaled, weight))
+    };
+    let [a, b, c] = Head::ALL;
+    Ok([scale(a)?, scale(b)?, scale(c)?])
+}
+
+/// SAMM's calibrated dynamic weighted ensemble `[batch, classes]`: per sample and head,
+/// `w_m = max softmax(l_m / T_m)`; output `sum_m w_m * l_m / T_m`. A negative temperature
+/// is accepted: the reference's LBFGS fit (`TemperatureSolver::TorchLbfgs`) can overshoot
+/// below zero, and the reference then ensembles with it (the head's order is inverted).
+pub fn calibrated_ensemble(logits: &HeadLogits, temperatures: HeadTemperatures) -> Result<Tensor> {
+    let [(sa, wa), (sb, wb), (sc, wc)] = weighted_heads(logits, temperatures)?;
+    Ok(((sa.broadcast_mul(&wa)? + sb.broadcast_mul(&wb)?)? + sc.broadcast_mul(&wc)?)?)
+}
+
+/// The calibrated ensemble's per-sample head weights `w_m` (`[batch, 3]`, columns in
+/// [`Head::ALL`] order): how much the ensemble leans on each head, e.g. when one modality
+/// is corrupted.
+pub fn ensemble_weights(logits: &HeadLogits, temperatures: HeadTemperatures) -> Result<Tensor> {
+    let [(_, wa), (_, wb), (_, wc)] = weighted_heads(logits, temperatures)?;
+    Ok(Tensor::cat(&[wa, wb, wc], 1)?)
 }

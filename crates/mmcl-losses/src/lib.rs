@@ -30,9 +30,9 @@ pub mod samm;
 pub mod selection;
 
 pub use calibration::{
-    calibrated_ensemble, ece, ece_from_confidences, ece_from_logits, fit_head_temperatures,
-    fit_temperature, fit_temperature_with, ConfidenceBins, HeadTemperatures, TemperatureFit,
-    TemperatureSolver, ECE_BINS,
+    calibrated_ensemble, ece, ece_from_confidences, ece_from_logits, ensemble_weights,
+    fit_head_temperatures, fit_temperature, fit_temperature_with, ConfidenceBins, HeadTemperatures,
+    TemperatureFit, TemperatureSolver, ECE_BINS,
 };
 pub use classification::{
     cross_entropy, log_softmax, predictions, softmax, true_class_probability,

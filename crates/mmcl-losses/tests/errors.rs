@@ -94,6 +94,41 @@ fn ensemble_rejects_bad_temperature() {
 }
 
 #[test]
+fn ensemble_weights_are_each_heads_top_probability_and_make_the_ensemble() {
+    let dev = Device::Cpu;
+    let t = |v: &[[f32; 3]; 2]| Tensor::new(v, &dev).unwrap();
+    // Audio confident on sample 0, visual confident on sample 1, fused flat.
+    let a = t(&[[6.0, 0.0, 0.0], [0.0, 0.1, 0.0]]);
+    let v = t(&[[0.0, 0.1, 0.0], [0.0, 0.0, 6.0]]);
+    let f = t(&[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]);
+    let h = HeadLogits::new(a.clone(), v.clone(), f.clone()).unwrap();
+    let temps = HeadTemperatures([2.0, 0.5, 1.0]);
+    let w = ensemble_weights(&h, temps).unwrap().to_vec2::<f32>().unwrap();
+    let top = |l: &Tensor, temp: f32, row: usize| -> f32 {
+        let r = (l / temp as f64).unwrap().to_vec2::<f32>().unwrap()[row].clone();
+        let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        1.0 / r.iter().map(|x| (x - m).exp()).sum::<f32>()
+    };
+    for row in 0..2 {
+        for (col, (l, temp)) in [(&a, 2.0), (&v, 0.5), (&f, 1.0)].into_iter().enumerate() {
+            assert!((w[row][col] - top(l, temp, row)).abs() < 1e-6, "{w:?}");
+        }
+    }
+    assert!(w[0][0] > w[0][1] && w[1][1] > w[1][0], "{w:?}");
+    assert!((w[0][2] - 1.0 / 3.0).abs() < 1e-6);
+    // The ensemble is the weight-scaled sum of the temperature-scaled logits.
+    let out = calibrated_ensemble(&h, temps).unwrap().to_vec2::<f32>().unwrap();
+    let sa = (&a / 2.0).unwrap().to_vec2::<f32>().unwrap();
+    let sv = (&v / 0.5).unwrap().to_vec2::<f32>().unwrap();
+    for row in 0..2 {
+        for c in 0..3 {
+            let want = w[row][0] * sa[row][c] + w[row][1] * sv[row][c];
+            assert!((out[row][c] - want).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
 fn samm_can_align_encoder_features_instead_of_head_logits() {
     // RKD needs >= 3 samples to carry information (two points always have the same relation).
     let dev = Device::Cpu;
