@@ -67,6 +67,7 @@
 //! ```
 
 pub mod audio;
+pub mod corrupt;
 pub mod error;
 #[cfg(feature = "ffmpeg")]
 pub mod ffmpeg;
