@@ -234,7 +234,8 @@ fn night(frame: &mut [u8], contrast: f32, darken: f32) {
 }
 
 /// One black rectangle of `fraction` of the frame area (aspect ratio log-uniform in
-/// [1/2, 2], sides clamped to the frame), at a uniform position, the same in every frame.
+/// [1/2, 2], a side longer than the frame clamped and the other widened to keep the area),
+/// at a uniform position, the same in every frame.
 fn occlude<R: Rng + ?Sized>(
     frames: &mut [&mut [u8]],
     width: usize,
@@ -246,6 +247,8 @@ fn occlude<R: Rng + ?Sized>(
     let aspect = (rng.random_range(-1.0..=1.0f64) * std::f64::consts::LN_2).exp();
     let rw = ((area * aspect).sqrt().round() as usize).clamp(1, width);
     let rh = ((area / rw as f64).round() as usize).clamp(1, height);
+    // A side clamped to the frame is made up by the other one, so the area stays the share.
+    let rw = ((area / rh as f64).round() as usize).clamp(1, width);
     let x0 = rng.random_range(0..=width - rw);
     let y0 = rng.random_range(0..=height - rh);
     for f in frames.iter_mut() {
