@@ -20,7 +20,7 @@ Writes, per fusion (FiLM and gated):
   Metadata of each step file: fusion, width, classes, the SAMM weights and the SGD
   hyper-parameters used.
 
-What a step is (what mmcl-methods' `samm_step` / `Samm::observe` do, SAMM.md section 4):
+What a step is (what mmcl-methods' `samm_step` / `Samm::observe` do, docs/method.md):
 training-mode forward of the current batch, then (when the memory is non-empty) of the
 memory minibatch (two passes, so BatchNorm statistics update twice per step), the SAMM
 objective with the defaults of mmcl's SammConfig (lambda 0.01, beta 25, gamma 1, RKD

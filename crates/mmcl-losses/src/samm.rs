@@ -1,4 +1,4 @@
-//! The combined SAMM training objective (SAMM.md section 4), for the methods crate to call.
+//! The combined SAMM training objective (docs/method.md), for the methods crate to call.
 
 use candle_core::Tensor;
 
