@@ -113,6 +113,7 @@ mod conv_bn;
 mod direct;
 mod fused;
 mod pool;
+pub mod process;
 pub mod profile;
 pub mod select;
 mod util;

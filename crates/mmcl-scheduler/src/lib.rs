@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench;
 pub mod checkpoint;
 pub mod device;
 pub mod experiment;
