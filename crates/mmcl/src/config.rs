@@ -123,6 +123,49 @@ fn set_key(root: &mut toml::Value, key: &str, value: &str) -> Result<()> {
     unreachable!("split yields at least one part")
 }
 
+/// The shorthand flags of `mmcl train` (`--scenario`, `--method`, ...), each an override of
+/// one config key.
+#[derive(Debug, Default, Clone)]
+pub struct Shorthands {
+    pub scenario: Option<String>,
+    pub method: Option<String>,
+    pub buffer: Option<usize>,
+    pub modality: Option<String>,
+    pub seed: Option<u64>,
+    pub cache: Option<PathBuf>,
+    /// The whole budget: replaces a preset's JOINT epochs too.
+    pub epochs: Option<usize>,
+    pub lr: Option<f64>,
+    pub device: Option<String>,
+}
+
+impl Shorthands {
+    /// The flags given, as (dotted key, TOML literal) pairs for [`ConfigSources::shorthands`].
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let quoted = |v: &Option<String>| v.as_ref().map(|v| format!("{v:?}"));
+        [
+            ("scenario", self.scenario.clone()),
+            ("method.kind", quoted(&self.method)),
+            ("method.buffer_size", self.buffer.map(|b| b.to_string())),
+            ("model.modality", quoted(&self.modality)),
+            ("seed", self.seed.map(|s| s.to_string())),
+            (
+                "cache",
+                self.cache
+                    .as_ref()
+                    .map(|c| format!("{:?}", c.display().to_string())),
+            ),
+            ("train.epochs", self.epochs.map(|e| e.to_string())),
+            ("train.joint_epochs", self.epochs.map(|e| e.to_string())),
+            ("optim.lr", self.lr.map(|l| l.to_string())),
+            ("device", quoted(&self.device)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+    }
+}
+
 /// Everything that shapes a config, lowest precedence first.
 #[derive(Debug, Default, Clone)]
 pub struct ConfigSources {

@@ -1,10 +1,7 @@
 //! `mmcl eval`: evaluate a run's last checkpoint on a cache (its own by default).
-
 use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::Args;
-use mmcl_scheduler::eval_checkpoint;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -19,34 +16,8 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: EvalArgs) -> Result<()> {
-    crate::process::tune_for_training();
-    let res = eval_checkpoint(&args.checkpoint, args.cache.as_deref())?;
-    let mut json = serde_json::Map::new();
-    for row in &res {
-        let accs: Vec<Option<f64>> = row
-            .correct
-            .iter()
-            .zip(&row.n_test)
-            .map(|(&c, &n)| mmcl_metrics::accuracy_percent(c, n))
-            .collect();
-        let mean = mmcl_metrics::final_row_accuracy(&accs).unwrap_or(f64::NAN);
-        let cells: Vec<String> = accs
-            .iter()
-            .map(|a| a.map_or("-".into(), |a| format!("{a:.2}")))
-            .collect();
-        println!(
-            "{}: mean {mean:.2}% per task [{}]",
-            row.mode,
-            cells.join(", ")
-        );
-        json.insert(
-            row.mode.clone(),
-            serde_json::json!({"mean": mean, "per_task": accs, "correct": row.correct, "n_test": row.n_test}),
-        );
-    }
-    if let Some(out) = &args.out {
-        crate::atomic::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
-    }
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let text = crate::runs::evaluate(&a.checkpoint, a.cache.as_deref(), a.out.as_deref())?;
+    print!("{text}");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `mmcl manifest …`: build benchmark manifests from datasets users bring.
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use mmcl_data::vggsound::{build_manifest, VggSoundOptions};
 
@@ -61,7 +62,8 @@ fn vggsound(a: VggSoundArgs) -> anyhow::Result<()> {
         .report
         .unwrap_or_else(|| a.out.with_extension("report.json"));
     let json = serde_json::to_string_pretty(&report)?;
-    crate::atomic::write_atomic(&report_path, json.as_bytes())?;
+    mmcl_io::write_atomic(&report_path, json.as_bytes())
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
 
     for p in &report.csv_problems {
         eprintln!("warning: {}:{}: {}", a.csv.display(), p.line, p.reason);

@@ -1,11 +1,10 @@
 //! `mmcl media …`: inspection commands over the media crate, so users can check our
 //! preprocessing against their own tools (librosa, ffmpeg).
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Subcommand;
-use mmcl_media::spectrogram::{PadMode, SpectrogramConfig, Stft};
-use safetensors::tensor::{Dtype, TensorView};
+
+use crate::media_files::{write_frames, write_spectrogram};
 
 #[derive(Subcommand)]
 pub enum MediaCommand {
@@ -49,38 +48,13 @@ pub fn run(command: MediaCommand) -> anyhow::Result<()> {
             sample_rate,
             pad_mode,
         } => {
-            let pad_mode: PadMode = pad_mode.parse()?;
-            let waveform = mmcl_media::audio::load_mono(&file, sample_rate)?;
-            let stft = Stft::new(SpectrogramConfig {
-                pad_mode,
-                ..Default::default()
-            })?;
-            let spec = stft
-                .log_magnitude(&waveform)
-                .with_context(|| format!("{}: spectrogram", file.display()))?;
-            write_safetensors(
-                &out,
-                vec![
-                    (
-                        "waveform",
-                        Dtype::F32,
-                        vec![waveform.len()],
-                        f32_bytes(&waveform),
-                    ),
-                    (
-                        "spectrogram",
-                        Dtype::F32,
-                        vec![spec.freq, spec.time],
-                        f32_bytes(&spec.data),
-                    ),
-                ],
-            )?;
+            let s = write_spectrogram(&file, &out, sample_rate, pad_mode.parse()?)?;
             println!(
                 "{}: {} samples at {sample_rate} Hz -> spectrogram [{}, {}] -> {}",
                 file.display(),
-                waveform.len(),
-                spec.freq,
-                spec.time,
+                s.samples,
+                s.freq,
+                s.time,
                 out.display()
             );
         }
@@ -89,47 +63,13 @@ pub fn run(command: MediaCommand) -> anyhow::Result<()> {
             out,
             sampling,
         } => {
-            let frames = mmcl_media::frames::read_frames(&input, sampling)?;
-            let (w, h) = frames[0].dimensions();
-            let mut data = Vec::with_capacity(frames.len() * (w * h * 3) as usize);
-            for (i, f) in frames.iter().enumerate() {
-                anyhow::ensure!(
-                    f.dimensions() == (w, h),
-                    "{}: frame {i} is {}x{}, frame 0 is {w}x{h}; frames must share one size",
-                    input.display(),
-                    f.width(),
-                    f.height()
-                );
-                data.extend_from_slice(f.as_raw());
-            }
-            let shape = vec![frames.len(), h as usize, w as usize, 3];
-            write_safetensors(&out, vec![("frames", Dtype::U8, shape, data)])?;
+            let (n, w, h) = write_frames(&input, &out, sampling)?;
             println!(
-                "{}: {} frames of {w}x{h} -> {}",
+                "{}: {n} frames of {w}x{h} -> {}",
                 input.display(),
-                frames.len(),
                 out.display()
             );
         }
     }
     Ok(())
-}
-
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Writes `tensors` to a temporary file next to `path`, then renames it into place.
-fn write_safetensors(
-    path: &Path,
-    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
-) -> anyhow::Result<()> {
-    let views = tensors
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            Ok((*name, TensorView::new(*dtype, shape.clone(), data)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let bytes = mmcl_io::safetensors_bytes(views, None)?;
-    crate::atomic::write_atomic(path, &bytes)
 }

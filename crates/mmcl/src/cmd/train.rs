@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use mmcl_scheduler::{resume_with, train, ResumeOverrides, RunOptions, RunResults};
+use mmcl_scheduler::{resume_with, train, ResumeOverrides, RunOptions};
 
-use crate::config::{resolve, ConfigSources};
+use crate::config::{resolve, ConfigSources, Shorthands};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -65,65 +65,50 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    crate::process::tune_for_training();
+    mmcl_ops::process::tune_for_training();
     let opts = RunOptions {
         progress: !args.quiet,
         ..RunOptions::default()
     };
-    if let Some(dir) = &args.resume {
+    let results = if let Some(dir) = &args.resume {
         refuse_non_resumable(&args)?;
         let overrides = ResumeOverrides {
             lr: args.lr,
             epochs: args.epochs,
         };
-        let r = resume_with(dir, &overrides, &opts)?;
-        print_summary(&r)?;
-        return Ok(());
-    }
-    let mut shorthands = Vec::new();
-    let mut push = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            shorthands.push((k.to_string(), v));
+        resume_with(dir, &overrides, &opts)?
+    } else {
+        let cfg = resolve(&ConfigSources {
+            preset: args.preset.clone(),
+            file: args.config.clone(),
+            shorthands: shorthands(&args).to_pairs(),
+            sets: args.sets.clone(),
+        })?;
+        if args.dry_run {
+            print!("{}", toml::to_string_pretty(&cfg)?);
+            return Ok(());
         }
+        let Some(out) = &args.out else {
+            bail!("--out RUN_DIR is required")
+        };
+        train(&cfg, out, &opts)?
     };
-    push("scenario", args.scenario.clone());
-    push(
-        "method.kind",
-        args.method.clone().map(|m| format!("\"{m}\"")),
-    );
-    push("method.buffer_size", args.buffer.map(|b| b.to_string()));
-    push(
-        "model.modality",
-        args.modality.clone().map(|m| format!("\"{m}\"")),
-    );
-    push("seed", args.seed.map(|s| s.to_string()));
-    push(
-        "cache",
-        args.cache
-            .as_ref()
-            .map(|c| format!("{:?}", c.display().to_string())),
-    );
-    push("train.epochs", args.epochs.map(|e| e.to_string()));
-    // An explicit epoch count is the whole budget: it replaces a preset's JOINT epochs too.
-    push("train.joint_epochs", args.epochs.map(|e| e.to_string()));
-    push("optim.lr", args.lr.map(|l| l.to_string()));
-    push("device", args.device.clone().map(|d| format!("\"{d}\"")));
-    let cfg = resolve(&ConfigSources {
-        preset: args.preset.clone(),
-        file: args.config.clone(),
-        shorthands,
-        sets: args.sets.clone(),
-    })?;
-    if args.dry_run {
-        print!("{}", toml::to_string_pretty(&cfg)?);
-        return Ok(());
-    }
-    let Some(out) = &args.out else {
-        bail!("--out RUN_DIR is required")
-    };
-    let r = train(&cfg, out, &opts)?;
-    print_summary(&r)?;
+    print!("{}", crate::runs::summary(&results)?);
     Ok(())
+}
+
+fn shorthands(a: &TrainArgs) -> Shorthands {
+    Shorthands {
+        scenario: a.scenario.clone(),
+        method: a.method.clone(),
+        buffer: a.buffer,
+        modality: a.modality.clone(),
+        seed: a.seed,
+        cache: a.cache.clone(),
+        epochs: a.epochs,
+        lr: a.lr,
+        device: a.device.clone(),
+    }
 }
 
 /// A resumed run keeps its experiment: only the documented resumable overrides may come with
@@ -146,25 +131,6 @@ fn refuse_non_resumable(a: &TrainArgs) -> Result<()> {
             "{} cannot be changed when resuming (only --lr and --epochs can: they apply to the tasks still to train); start a new run with --out to change {}",
             refused.join(", "),
             if refused.len() == 1 { "it" } else { "them" }
-        );
-    }
-    Ok(())
-}
-
-fn print_summary(r: &RunResults) -> Result<()> {
-    let metrics = mmcl_metrics::RunMetrics::derive(r)?;
-    let fmt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}%"));
-    for m in &metrics.modes {
-        println!(
-            "{} {} {} buf {} seed {} mode {}: final mean accuracy {}, final all-seen accuracy {:.2}%",
-            r.run.scenario,
-            r.run.method,
-            r.run.modality,
-            r.run.buffer_size,
-            r.run.seed,
-            m.mode,
-            fmt(m.final_accuracy),
-            m.gcil.final_all_seen
         );
     }
     Ok(())
