@@ -177,9 +177,9 @@ fn run(s: &Shape, quick: bool) {
     // RandomResizedCrop from the stored frame, one frame's flip + normalisation.
     let crop_len = loader.crop_len();
     let mut crop = vec![0f32; crop_len];
-    let mut spec = mmcl_media::Spectrogram::default();
-    let mut stft_scratch = mmcl_media::spectrogram::StftScratch::default();
-    let stft = mmcl_media::Stft::new(loader.config().spectrogram).unwrap();
+    let mut spec = mmcl_media::spectrogram::Spectrogram::default();
+    let mut stft_scratch = mmcl_media::fast::StftScratch::default();
+    let stft = mmcl_media::spectrogram::Stft::new(loader.config().spectrogram).unwrap();
     let stft_ms = median(
         || {
             cache.audio_f32(0, 0, &mut crop).unwrap();
@@ -193,7 +193,7 @@ fn run(s: &Shape, quick: bool) {
     let fv = cache.frames(0).unwrap();
     let size = s.model_frame as usize;
     let mut resized = vec![0u8; size * size * 3];
-    let mut resize_scratch = image_ops::ResizeScratch::default();
+    let mut resize_scratch = mmcl_media::fast::ResizeScratch::default();
     let mut rng = sample_rng(3, 0, 0);
     let rrc_ms = median(
         || {
@@ -203,7 +203,7 @@ fn run(s: &Shape, quick: bool) {
                 &Default::default(),
                 &mut rng,
             );
-            image_ops::resized_crop_into(
+            mmcl_media::fast::resized_crop_into(
                 fv.frame(0),
                 fv.width,
                 fv.height,
@@ -222,7 +222,7 @@ fn run(s: &Shape, quick: bool) {
     let mut planes = vec![0f32; 3 * size * size];
     let norm_ms = median(
         || {
-            image_ops::write_normalized_planes(
+            mmcl_media::fast::write_normalized_planes(
                 &resized,
                 size,
                 size,

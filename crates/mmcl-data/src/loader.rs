@@ -30,12 +30,10 @@
 //! path the reference uses for buffer samples.
 use std::sync::Arc;
 
+use mmcl_media::fast::{self, resized_crop_into, ResizeScratch, StftScratch};
 use mmcl_media::frames::select_frames;
-use mmcl_media::image_ops::{
-    self, resized_crop_into, CropRect, RandomResizedCropConfig, ResizeScratch, IMAGENET_MEAN,
-    IMAGENET_STD,
-};
-use mmcl_media::spectrogram::{Spectrogram, SpectrogramConfig, Stft, StftScratch};
+use mmcl_media::image_ops::{self, CropRect, RandomResizedCropConfig, IMAGENET_MEAN, IMAGENET_STD};
+use mmcl_media::spectrogram::{Spectrogram, SpectrogramConfig, Stft};
 use mmcl_media::transform::{AudioTransform, AudioTransformConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -429,7 +427,7 @@ impl Loader {
                     false
                 }
             };
-            image_ops::write_normalized_planes(
+            fast::write_normalized_planes(
                 &scratch.frame,
                 size,
                 size,
@@ -540,7 +538,7 @@ impl Loader {
                 let plane = s * s;
                 for k in 0..t {
                     let img = &c.frames[k * plane * 3..(k + 1) * plane * 3];
-                    image_ops::write_normalized_planes(
+                    fast::write_normalized_planes(
                         img,
                         s,
                         s,

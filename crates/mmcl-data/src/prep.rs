@@ -612,7 +612,7 @@ impl StoredFrames {
     /// fit; 1 for a video, whose frames are counted as they come).
     fn push(
         &mut self,
-        f: &mmcl_media::RgbFrame,
+        f: &mmcl_media::frames::RgbFrame,
         expected: usize,
     ) -> std::result::Result<(), (SkipReason, String)> {
         let dims = f.dimensions();

@@ -11,9 +11,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use mmcl_media::image_ops::{self, ResizeScratch, IMAGENET_MEAN, IMAGENET_STD};
+use mmcl_media::fast::{self, ResizeScratch, TransformScratch};
+use mmcl_media::image_ops::{self, IMAGENET_MEAN, IMAGENET_STD};
 use mmcl_media::spectrogram::Spectrogram;
-use mmcl_media::transform::{AudioTransform, AudioTransformConfig, TransformScratch};
+use mmcl_media::transform::{AudioTransform, AudioTransformConfig};
 use mmcl_media::{audio, frames};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -165,7 +166,7 @@ fn main() {
                 let rect =
                     image_ops::random_resized_crop_params(w, h, &Default::default(), &mut rng);
                 let flip = rng.random::<bool>();
-                image_ops::resized_crop_into(
+                fast::resized_crop_into(
                     img.as_raw(),
                     w as usize,
                     h as usize,
@@ -176,7 +177,7 @@ fn main() {
                     &mut crop,
                 )
                 .unwrap();
-                image_ops::write_normalized_planes(
+                fast::write_normalized_planes(
                     &crop,
                     224,
                     224,
@@ -219,7 +220,7 @@ fn main() {
     for (ms, (w, h)) in [(&mut hpass, (224, 360)), (&mut vpass, (640, 224))] {
         *ms = median_ms(
             || {
-                image_ops::resized_crop_into(
+                fast::resized_crop_into(
                     img.as_raw(),
                     640,
                     360,
@@ -238,7 +239,7 @@ fn main() {
     println!("  frames: 640x360 -> 224x360 / 640x224  {hpass:8.3} / {vpass:.3} ms (one pass each)");
     let norm_ms = median_ms(
         || {
-            image_ops::write_normalized_planes(
+            fast::write_normalized_planes(
                 &crop,
                 224,
                 224,

@@ -54,7 +54,7 @@ fn round_near(x: f64) -> i64 {
 /// Each output frame goes to `sink`; decoding stops after `max_frames` frames; returns how
 /// many were given ([`crate::frames::decode_video`] collects them). A frame over [`crate::frames::MAX_FRAME_SIDE`] /
 /// [`crate::frames::MAX_FRAME_BYTES`] is a [`MediaError::Limit`] before it is converted.
-pub fn decode_video_each(
+pub(crate) fn decode_video_each(
     path: &Path,
     sampling: FrameSampling,
     max_frames: Option<usize>,

@@ -1,14 +1,14 @@
 //! Image transforms with torchvision semantics, on `image::RgbImage` (u8 HWC).
 //!
-//! * [`resize`] / [`resized_crop`] / [`resized_crop_into`]: bilinear with antialiasing, PIL's
+//! * [`resize`] / [`resized_crop`]: bilinear with antialiasing, PIL's
 //!   algorithm (what torchvision uses for PIL images, and what `antialias=True`, its default,
 //!   approximates for tensors): a triangle filter whose support widens by the downscale
 //!   factor, separable, horizontal pass first, each pass rounded to u8, in PIL's 22-bit fixed
 //!   point, so the output is PIL's exactly (tested against Pillow's own output; Pillow >= 13
 //!   runs the vertical pass first when the height shrinks much more than the width, and
 //!   there differs from its older self and from us by at most one level; torch's one-pass
-//!   float `antialias=True` differs by at most one level). [`resized_crop_into`] is the allocation-free form for any packed RGB
-//!   buffer (used by mmcl-data's loader); SIMD (AVX2) when the CPU has it, see [`crate::resize`].
+//!   float `antialias=True` differs by at most one level). SIMD (AVX2) when the CPU has it;
+//!   [`crate::fast::resized_crop_into`] is the allocation-free form for any packed RGB buffer.
 //! * [`random_resized_crop`]: `RandomResizedCrop(size)` with scale (0.08, 1), ratio (3/4, 4/3):
 //!   ten tries of an area fraction drawn uniformly and a log-uniform aspect ratio, sizes
 //!   rounded half-to-even as Python's `round`, then the centre-crop fallback, exactly as
@@ -19,7 +19,7 @@ use image::RgbImage;
 use rand::Rng;
 
 use crate::error::{MediaError, Result};
-pub use crate::resize::{resized_crop_into, ResizeScratch};
+use crate::fast::{resized_crop_into, write_normalized_planes, ResizeScratch};
 
 /// ImageNet channel means (RGB), as torchvision's normalisation uses.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -178,104 +178,13 @@ pub fn hflip(img: &RgbImage) -> RgbImage {
     image::imageops::flip_horizontal(img)
 }
 
-/// u8 HWC -> f32 CHW in [0, 1], then `(x - mean[c]) / std[c]`.
+/// u8 HWC -> f32 CHW in [0, 1], then `(x - mean[c]) / std[c]`
+/// ([`crate::fast::write_normalized_planes`] writes into a caller's clip tensor instead).
 pub fn to_normalized_chw(img: &RgbImage, mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
-    let hw = (img.width() * img.height()) as usize;
-    let mut out = vec![0f32; 3 * hw];
-    write_normalized_chw(img, mean, std, &mut out, hw);
-    out
-}
-
-/// As [`to_normalized_chw`], writing channel `c` to `out[c * channel_stride..][..H * W]`, so a
-/// frame can go straight into a `[3, T, H, W]` clip tensor (`channel_stride = T * H * W`, `out`
-/// offset by `t * H * W`). Panics if `out` is too short (a caller bug, not an input problem).
-pub fn write_normalized_chw(
-    img: &RgbImage,
-    mean: [f32; 3],
-    std: [f32; 3],
-    out: &mut [f32],
-    channel_stride: usize,
-) {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    write_normalized_planes(img.as_raw(), w, h, false, mean, std, out, channel_stride);
-}
-
-/// Packed RGB u8 `width x height` (`rgb`) -> normalised planes `out[c * channel_stride..]
-/// [..H * W]`, mirrored left-right when `flip` (`hflip` then [`write_normalized_chw`], in one
-/// pass with no image copy; the values are the same bits). Vectorised with AVX2 when present.
-/// Panics if a buffer is too short (a caller bug).
-#[allow(clippy::too_many_arguments)]
-pub fn write_normalized_planes(
-    rgb: &[u8],
-    width: usize,
-    height: usize,
-    flip: bool,
-    mean: [f32; 3],
-    std: [f32; 3],
-    out: &mut [f32],
-    channel_stride: usize,
-) {
-    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * std[c]));
-    let shift: [f32; 3] = std::array::from_fn(|c| -mean[c] / std[c]);
-    let hw = width * height;
-    let rgb = &rgb[..hw * 3];
-    let (r, rest) = out.split_at_mut(channel_stride);
-    let (g, b) = rest.split_at_mut(channel_stride);
-    let planes = [&mut r[..hw], &mut g[..hw], &mut b[..hw]];
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected.
-        unsafe { planes_avx2(rgb, width, flip, scale, shift, planes) };
-        return;
-    }
-    planes_generic(rgb, width, flip, scale, shift, planes);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn planes_avx2(
-    rgb: &[u8],
-    width: usize,
-    flip: bool,
-    scale: [f32; 3],
-    shift: [f32; 3],
-    planes: [&mut [f32]; 3],
-) {
-    planes_generic(rgb, width, flip, scale, shift, planes)
-}
-
-#[inline(always)]
-fn planes_generic(
-    rgb: &[u8],
-    width: usize,
-    flip: bool,
-    scale: [f32; 3],
-    shift: [f32; 3],
-    planes: [&mut [f32]; 3],
-) {
-    let [r, g, b] = planes;
-    let rows = rgb
-        .chunks_exact(width * 3)
-        .zip(r.chunks_exact_mut(width))
-        .zip(g.chunks_exact_mut(width).zip(b.chunks_exact_mut(width)));
-    for ((src, rr), (gg, bb)) in rows {
-        // (u8 as f32) * scale + shift, per channel: separate loops over the interleaved row
-        // vectorise; the flip reverses the plane row afterwards.
-        for (d, px) in rr.iter_mut().zip(src.chunks_exact(3)) {
-            *d = px[0] as f32 * scale[0] + shift[0];
-        }
-        for (d, px) in gg.iter_mut().zip(src.chunks_exact(3)) {
-            *d = px[1] as f32 * scale[1] + shift[1];
-        }
-        for (d, px) in bb.iter_mut().zip(src.chunks_exact(3)) {
-            *d = px[2] as f32 * scale[2] + shift[2];
-        }
-        if flip {
-            rr.reverse();
-            gg.reverse();
-            bb.reverse();
-        }
-    }
+    let mut out = vec![0f32; 3 * w * h];
+    write_normalized_planes(img.as_raw(), w, h, false, mean, std, &mut out, w * h);
+    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! The FFT plan and window are built once in [`Stft::new`] and shared: `Stft` is `Sync`, so
 //! one instance serves every thread. Per call there is one scratch allocation (none with
-//! [`Stft::log_magnitude_into`] and a reused [`StftScratch`]), never one per frame.
+//! [`Stft::log_magnitude_into`] and a reused [`crate::fast::StftScratch`]), never one per frame.
 //!
 //! Windowing, FFT and magnitude run in f64 (input and output are f32): in f32 the rounding
 //! error of a 256-point FFT of a loud frame (~1e-6 absolute) would exceed the 1e-3 log-domain
@@ -14,6 +14,7 @@ use realfft::num_complex::Complex64;
 use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::error::{MediaError, Result};
+use crate::fast::StftScratch;
 
 /// How the signal is extended by `n_fft / 2` samples on each side (`center=True`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,16 +103,6 @@ impl Spectrogram {
     }
 }
 
-/// Reusable per-thread buffers for [`Stft::log_magnitude_into`].
-#[derive(Default)]
-pub struct StftScratch {
-    frame: Vec<f64>,
-    spectrum: Vec<Complex64>,
-    fft: Vec<Complex64>,
-    /// `|S|` time-major (`[time, freq]`), transposed into the output at the end.
-    magnitude: Vec<f32>,
-}
-
 /// A planned STFT: window and FFT plan built once, shareable across threads.
 #[derive(Clone)]
 pub struct Stft {
@@ -170,7 +161,7 @@ impl Stft {
     }
 
     /// As [`Stft::log_magnitude`], writing into `out` and reusing `scratch` (no allocation
-    /// once both have reached their size).
+    /// once both have reached their size): the form for a loader thread.
     pub fn log_magnitude_into(
         &self,
         signal: &[f32],

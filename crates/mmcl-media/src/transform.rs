@@ -9,7 +9,8 @@
 use rand::Rng;
 
 use crate::error::{MediaError, Result};
-use crate::spectrogram::{Spectrogram, SpectrogramConfig, Stft, StftScratch};
+use crate::fast::TransformScratch;
+use crate::spectrogram::{Spectrogram, SpectrogramConfig, Stft};
 
 /// Parameters of the audio transform; the default is the reference's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -163,13 +164,6 @@ impl AudioTransform {
         self.stft
             .log_magnitude_into(&scratch.crop, out, &mut scratch.stft)
     }
-}
-
-/// Reusable buffers for [`AudioTransform::apply_into`] (one per thread).
-#[derive(Default)]
-pub struct TransformScratch {
-    crop: Vec<f32>,
-    stft: StftScratch,
 }
 
 #[cfg(test)]

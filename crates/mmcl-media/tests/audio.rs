@@ -2,14 +2,41 @@
 //! and typed errors on bad files. Fixtures: tools/golden_media/make_fixtures.py.
 use std::path::{Path, PathBuf};
 
+use mmcl_media::audio::{self, DecodeOptions};
 use mmcl_media::spectrogram::{PadMode, SpectrogramConfig, Stft};
-use mmcl_media::{audio, MediaError};
+use mmcl_media::MediaError;
 use safetensors::SafeTensors;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// One fixture per decoder path (direct WAV, symphonia PCM, FLAC, the lossy codecs, MP4
+/// with an edit list), with its rate, length (0.5 s or 1 s tones made by ffmpeg) and the
+/// cargo feature that decodes it.
+const FORMATS: [(&str, u32, usize, &str); 8] = [
+    ("fmt_pcm16_44k_stereo.wav", 44_100, 22_050, "wav"),
+    ("fmt_pcm24_22k_mono.wav", 22_050, 11_025, "wav"),
+    ("fmt_pcm32_16k_mono.wav", 16_000, 8_000, "wav"),
+    ("fmt_f32_8k_stereo.wav", 8_000, 4_000, "wav"),
+    ("fmt_flac_44k_stereo.flac", 44_100, 22_050, "flac"),
+    ("fmt_mp3_44k_stereo.mp3", 44_100, 44_100, "mp3"),
+    ("fmt_vorbis_44k_stereo.ogg", 44_100, 44_100, "vorbis"),
+    ("fmt_aac_44k_stereo.m4a", 44_100, 44_100, "aac"),
+];
+
+/// Whether this build has the cargo feature `name` (the tests run under any feature set).
+fn enabled(feature: &str) -> bool {
+    match feature {
+        "wav" => cfg!(feature = "wav"),
+        "flac" => cfg!(feature = "flac"),
+        "mp3" => cfg!(feature = "mp3"),
+        "aac" => cfg!(feature = "aac"),
+        "vorbis" => cfg!(feature = "vorbis"),
+        other => panic!("unknown feature {other}"),
+    }
 }
 
 fn f32_tensor(st: &SafeTensors, name: &str) -> (Vec<f32>, Vec<usize>) {
@@ -61,18 +88,10 @@ fn log_spectrogram_matches_librosa_both_pad_modes() {
 
 #[test]
 fn every_format_decodes_to_its_length_and_rate() {
-    // (file, rate, samples): 0.5 s or 1 s tones made by ffmpeg.
-    let cases = [
-        ("fmt_pcm16_44k_stereo.wav", 44_100, 22_050),
-        ("fmt_pcm24_22k_mono.wav", 22_050, 11_025),
-        ("fmt_pcm32_16k_mono.wav", 16_000, 8_000),
-        ("fmt_f32_8k_stereo.wav", 8_000, 4_000),
-        ("fmt_flac_44k_stereo.flac", 44_100, 22_050),
-        ("fmt_mp3_44k_stereo.mp3", 44_100, 44_100),
-        ("fmt_vorbis_44k_stereo.ogg", 44_100, 44_100),
-        ("fmt_aac_44k_stereo.m4a", 44_100, 44_100),
-    ];
-    for (file, rate, len) in cases {
+    for (file, rate, len, feature) in FORMATS {
+        if !enabled(feature) {
+            continue;
+        }
         let a = audio::decode_file(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(a.sample_rate, rate, "{file}");
         assert_eq!(a.samples.len(), len, "{file}");
@@ -80,6 +99,63 @@ fn every_format_decodes_to_its_length_and_rate() {
         let rms = (a.samples.iter().map(|x| x * x).sum::<f32>() / len as f32).sqrt();
         assert!(rms > 0.05 && rms < 0.2, "{file}: rms {rms}");
     }
+}
+
+#[test]
+fn a_format_left_out_of_the_build_is_an_unsupported_format_naming_the_file() {
+    // FFmpeg, when built in, decodes what symphonia leaves out.
+    if cfg!(feature = "ffmpeg") {
+        return;
+    }
+    for (file, _, _, feature) in FORMATS {
+        if enabled(feature) {
+            continue;
+        }
+        let p = fixture(file);
+        let e = audio::decode_file(&p).unwrap_err();
+        assert!(
+            matches!(e, MediaError::UnsupportedFormat { .. }),
+            "{file}: {e:?}"
+        );
+        assert!(e.to_string().contains(p.to_str().unwrap()), "{e}");
+    }
+}
+
+#[test]
+fn a_decoded_span_is_the_prefix_of_the_whole_decode() {
+    // Every decoder path, with and without resampling: the first seconds are bit-identical
+    // to a whole-file decode.
+    let files = FORMATS
+        .iter()
+        .filter(|f| enabled(f.3))
+        .map(|f| f.0)
+        .chain(cfg!(feature = "wav").then_some("resample_src_44k_stereo.wav"));
+    for f in files {
+        let p = fixture(f);
+        let whole = audio::decode_file(&p).unwrap();
+        for secs in [0.05, 0.3, 1e6] {
+            let part = audio::decode_file_with(&p, &DecodeOptions::first_seconds(secs)).unwrap();
+            let n = ((secs * whole.sample_rate as f64).ceil() as usize).min(whole.samples.len());
+            assert_eq!(part.sample_rate, whole.sample_rate, "{f}");
+            assert_eq!(part.samples, whole.samples[..n], "{f} {secs} s");
+        }
+        for target in [16_000, 8_000, 44_100] {
+            let whole = audio::load_mono(&p, target).unwrap();
+            for secs in [0.05, 0.3, 1e6] {
+                let part =
+                    audio::load_mono_with(&p, target, &DecodeOptions::first_seconds(secs)).unwrap();
+                let n = ((secs * target as f64).ceil() as usize).min(whole.len());
+                assert_eq!(part, whole[..n], "{f} -> {target} Hz, {secs} s");
+            }
+        }
+    }
+    let bad = DecodeOptions {
+        max_seconds: Some(f64::NAN),
+    };
+    assert!(matches!(
+        audio::decode_file_with(&fixture("fmt_pcm16_44k_stereo.wav"), &bad),
+        Err(MediaError::InvalidArgument(_))
+    ));
 }
 
 fn snr_db(reference: &[f32], test: &[f32]) -> f64 {

@@ -270,7 +270,7 @@ fn h264_frames_match_ffmpeg_fps1() {
     }
 }
 
-#[cfg(feature = "ffmpeg")]
+#[cfg(all(feature = "ffmpeg", feature = "aac"))]
 #[test]
 fn ffmpeg_audio_extraction_matches_symphonia() {
     let via_ffmpeg = mmcl_media::ffmpeg::decode_audio(&fixture("video_h264.mp4")).unwrap();
