@@ -1,6 +1,6 @@
 //! The MMCL-VGGSound class table (100 classes, 5 supercategories of 20) and the fixed
-//! supercategory label mapping, embedded in the binary from
-//! `data-manifests/mmcl-vggsound-classes.toml` so nothing is read at run time.
+//! supercategory label mapping, embedded in the binary from the crate's own
+//! `data/mmcl-vggsound-classes.toml` so nothing is read at run time.
 //!
 //! ```
 //! use mmcl_data::classes::{class_table, Supercategory};
@@ -17,9 +17,8 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-/// The embedded class table source (our TOML format, documented in `data-manifests/README.md`).
-pub const CLASS_TABLE_TOML: &str =
-    include_str!("../../../data-manifests/mmcl-vggsound-classes.toml");
+/// The embedded class table source (our TOML format, documented in `data/README.md`).
+pub const CLASS_TABLE_TOML: &str = include_str!("../data/mmcl-vggsound-classes.toml");
 
 /// Number of benchmark classes.
 pub const NUM_CLASSES: usize = 100;

@@ -10,7 +10,7 @@
 //! | column          | meaning                                                                 |
 //! |-----------------|-------------------------------------------------------------------------|
 //! | `id`            | clip id, unique in the file (VGGSound: `<ytid>_<start:06>`)             |
-//! | `label`         | class index 0..99 (see `data-manifests/mmcl-vggsound-classes.toml`)     |
+//! | `label`         | class index 0..99 (see `data/mmcl-vggsound-classes.toml`)               |
 //! | `class_name`    | the class's name, e.g. `dog barking` (one name per label)               |
 //! | `supercategory` | `animals`, `music`, `people`, `sports` or `vehicle`                     |
 //! | `super_label`   | fixed Dom-IL label: animals 0, music 1, people 2, sports 3, vehicle 4   |
