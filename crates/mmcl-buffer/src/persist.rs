@@ -1,8 +1,8 @@
-//! Saving and restoring a whole `ReplayBuffer<StoredSample>` (items, counters and generator
+//! Saving and restoring a whole `ReplayBuffer<MemoryItem>` (items, counters and generator
 //! state) as one safetensors file, so a resumed run continues exactly.
 //!
 //! Tensors (N items in slot order, M of them with logits, C classes):
-//! `label` u32 [N], `sample_rate` u32 [N], `audio_len` u64 [N], `audio` i16 [sum audio_len],
+//! `label` u32 [N] (the training target), `sample_rate` u32 [N], `audio_len` u64 [N], `audio` i16 [sum audio_len],
 //! `frame_shape` u64 [N, 3] (T, H, W), `frames` u8 [sum T*H*W*3], `origin` u64 [N, 3]
 //! (dataset index, class, super_class), `has_logits` u8 [N], `logits` f32 [M, 3, C] (heads
 //! audio, visual, fused). Metadata: `format` = `mmcl-replay-buffer`, `version` = `2`,
@@ -17,7 +17,8 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{BufferError, Result};
 use crate::replay::{BufferMeta, ReplayBuffer};
-use crate::sample::{SampleOrigin, StoredLogits, StoredSample};
+use crate::sample::{MemoryItem, StoredLogits};
+use mmcl_data::loader::CompactSample;
 
 const FORMAT: &str = "mmcl-replay-buffer";
 const VERSION: &str = "2";
@@ -38,7 +39,7 @@ fn view<'a>(
     })
 }
 
-impl ReplayBuffer<StoredSample> {
+impl ReplayBuffer<MemoryItem> {
     /// Writes items, counters and generator state to `path` (temp file, then rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
@@ -63,40 +64,43 @@ impl ReplayBuffer<StoredSample> {
         }
         let classes = classes.unwrap_or(0);
         let label = le_bytes(
-            &items.iter().map(|s| s.label).collect::<Vec<_>>(),
+            &items.iter().map(|s| s.target).collect::<Vec<_>>(),
             u32::to_le_bytes,
         );
         let rate = le_bytes(
-            &items.iter().map(|s| s.sample_rate).collect::<Vec<_>>(),
+            &items
+                .iter()
+                .map(|s| s.sample.sample_rate)
+                .collect::<Vec<_>>(),
             u32::to_le_bytes,
         );
         let audio_len = le_bytes(
             &items
                 .iter()
-                .map(|s| s.audio.len() as u64)
+                .map(|s| s.sample.audio.len() as u64)
                 .collect::<Vec<_>>(),
             u64::to_le_bytes,
         );
         let audio: Vec<u8> = items
             .iter()
-            .flat_map(|s| le_bytes(&s.audio, i16::to_le_bytes))
+            .flat_map(|s| le_bytes(&s.sample.audio, i16::to_le_bytes))
             .collect();
         let shapes: Vec<u64> = items
             .iter()
-            .flat_map(|s| s.frame_shape.map(|d| d as u64))
+            .flat_map(|s| s.sample.frame_shape.map(|d| d as u64))
             .collect();
         let frame_shape = le_bytes(&shapes, u64::to_le_bytes);
         let frames: Vec<u8> = items
             .iter()
-            .flat_map(|s| s.frames.iter().copied())
+            .flat_map(|s| s.sample.frames.iter().copied())
             .collect();
         let origins: Vec<u64> = items
             .iter()
             .flat_map(|s| {
                 [
-                    s.origin.index,
-                    s.origin.class as u64,
-                    s.origin.super_class as u64,
+                    s.sample.index as u64,
+                    s.sample.label as u64,
+                    s.sample.super_label as u64,
                 ]
             })
             .collect();
@@ -270,19 +274,21 @@ impl ReplayBuffer<StoredSample> {
             } else {
                 None
             };
-            items.push(StoredSample {
+            let sample = CompactSample {
+                index: usize::try_from(origins[3 * i])
+                    .map_err(|_| bad(format!("item {i}: dataset index out of range")))?,
+                label: u32::try_from(origins[3 * i + 1])
+                    .map_err(|_| bad(format!("item {i}: class out of range")))?,
+                super_label: u32::try_from(origins[3 * i + 2])
+                    .map_err(|_| bad(format!("item {i}: super_class out of range")))?,
                 audio: audio[a_off..a_off + a_len].to_vec(),
                 sample_rate: rate[i],
                 frames: frames[f_off..f_off + f_len].to_vec(),
                 frame_shape: shape,
-                label: label[i],
-                origin: SampleOrigin {
-                    index: origins[3 * i],
-                    class: u32::try_from(origins[3 * i + 1])
-                        .map_err(|_| bad(format!("item {i}: class out of range")))?,
-                    super_class: u32::try_from(origins[3 * i + 2])
-                        .map_err(|_| bad(format!("item {i}: super_class out of range")))?,
-                },
+            };
+            items.push(MemoryItem {
+                sample: sample.into(),
+                target: label[i],
                 logits: stored,
             });
             a_off += a_len;

@@ -1,7 +1,10 @@
-//! The stored item of SAMM / ER: compact un-augmented inputs, label and the logits the model
-//! produced when the sample entered the buffer.
+//! The stored item of SAMM / ER: the loader's compact un-augmented sample, the training
+//! target and the logits the model produced when the sample entered the buffer.
+
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use mmcl_data::loader::CompactSample;
 
 use crate::error::{BufferError, Result};
 use crate::replay::Labelled;
@@ -30,74 +33,50 @@ impl StoredLogits {
     }
 }
 
-/// Where a stored sample came from: its index in the source dataset and its labels there.
-/// Kept so a data pipeline's own sample type round-trips losslessly through the buffer (and
-/// so one can trace what the memory holds); 16 bytes per sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SampleOrigin {
-    /// Index of the sample in its dataset (e.g. the prepared cache).
-    pub index: u64,
-    /// Its class.
-    pub class: u32,
-    /// Its supercategory (the domain-incremental target).
-    pub super_class: u32,
-}
-
-/// One buffer sample.
+/// One memory item: a loader's [`CompactSample`] (shared, never copied on the way in or out),
+/// the target it is trained with and, for SAMM, the logits the model produced when it
+/// entered the memory.
 ///
-/// Audio is kept as the 16-bit PCM waveform (what the prepared WAVs hold, so lossless for them):
-/// the spectrogram is recomputed at replay, which costs little, keeps any crop choice open, and
-/// a 5 s waveform (160 kB) is no larger than its f16 129x626 spectrogram (161 kB). Frames are
-/// u8 RGB `[T, H, W, 3]`, un-augmented (the evaluation-style resize).
-///
-/// Memory per sample at paper scale (4 frames at 224x224, 16 kHz audio, 100 classes):
+/// Memory per item at paper scale (4 frames at 224x224, 16 kHz audio, 100 classes):
 /// frames 4*224*224*3 = 602,112 B; audio 5 s = 160,000 B (10 s = 320,000 B); logits
 /// 3*100*4 = 1,200 B; about 0.76 MB with a 5 s crop (0.92 MB with the full 10 s), i.e.
 /// 1.5 GB (1.8 GB) of host memory for 2000 samples, against ~13 GB of GPU memory for the
-/// reference's 360x360 f32 frames. See [`StoredSample::payload_bytes`].
+/// reference's 360x360 f32 frames. See [`MemoryItem::payload_bytes`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct StoredSample {
-    /// Mono waveform, `round(x * 32768)` clamped to i16 (see [`quantize_audio`]).
-    pub audio: Vec<i16>,
-    pub sample_rate: u32,
-    /// RGB frames, row-major `[T, H, W, 3]`.
-    pub frames: Vec<u8>,
-    /// `[T, H, W]` of `frames`.
-    pub frame_shape: [usize; 3],
+pub struct MemoryItem {
+    /// The un-augmented inputs, dataset index and labels.
+    pub sample: Arc<CompactSample>,
     /// The target the sample is trained with (its class, or its supercategory under
     /// domain-incremental learning): what [`Labelled`] reports, so what class-balanced
     /// selection balances.
-    pub label: u32,
-    /// Dataset index and labels of the source sample.
-    pub origin: SampleOrigin,
-    /// Logits at insertion (SAMM); `None` for methods that store labels only (ER).
+    pub target: u32,
+    /// Logits at insertion (SAMM); `None` for methods that store targets only (ER).
     pub logits: Option<StoredLogits>,
 }
 
-impl Labelled for StoredSample {
+impl Labelled for MemoryItem {
     fn label(&self) -> u32 {
-        self.label
+        self.target
     }
 }
 
-impl StoredSample {
-    /// Builds a sample, checking the frame buffer matches its shape and the logits agree.
+// Lets the loader turn memory items into model inputs directly (`Loader::compact_inputs`).
+impl AsRef<CompactSample> for MemoryItem {
+    fn as_ref(&self) -> &CompactSample {
+        &self.sample
+    }
+}
+
+impl MemoryItem {
+    /// Builds an item, checking the sample's frames match their shape and the logits agree.
     pub fn new(
-        audio: Vec<i16>,
-        sample_rate: u32,
-        frames: Vec<u8>,
-        frame_shape: [usize; 3],
-        label: u32,
-        origin: SampleOrigin,
+        sample: Arc<CompactSample>,
+        target: u32,
         logits: Option<StoredLogits>,
     ) -> Result<Self> {
         let s = Self {
-            audio,
-            sample_rate,
-            frames,
-            frame_shape,
-            label,
-            origin,
+            sample,
+            target,
             logits,
         };
         s.validate()?;
@@ -106,14 +85,9 @@ impl StoredSample {
 
     /// Checks internal consistency.
     pub fn validate(&self) -> Result<()> {
-        let [t, h, w] = self.frame_shape;
-        if self.frames.len() != t * h * w * 3 {
-            return Err(BufferError::BadSample(format!(
-                "frames hold {} bytes, shape [{t}, {h}, {w}, 3] needs {}",
-                self.frames.len(),
-                t * h * w * 3
-            )));
-        }
+        self.sample
+            .validate()
+            .map_err(|e| BufferError::BadSample(e.to_string()))?;
         if let Some(l) = &self.logits {
             l.classes()?;
         }
@@ -121,19 +95,13 @@ impl StoredSample {
     }
 
     /// Bytes of payload held (audio + frames + logits), excluding small fixed overhead
-    /// (shape, labels, origin).
+    /// (shape, labels).
     pub fn payload_bytes(&self) -> usize {
-        self.audio.len() * 2
-            + self.frames.len()
+        self.sample.payload_bytes()
             + self
                 .logits
                 .as_ref()
                 .map_or(0, |l| 4 * (l.audio.len() + l.visual.len() + l.fused.len()))
-    }
-
-    /// The waveform back as f32 in [-1, 1).
-    pub fn audio_f32(&self) -> Vec<f32> {
-        dequantize_audio(&self.audio)
     }
 }
 
@@ -164,7 +132,7 @@ pub fn bytes_per_sample(
 
 /// The stored logits of `samples` as three `[n, classes]` f32 tensors (audio, visual, fused),
 /// ready to be the consistency targets' source.
-pub fn logits_tensors(samples: &[&StoredSample], device: &Device) -> Result<[Tensor; 3]> {
+pub fn logits_tensors(samples: &[&MemoryItem], device: &Device) -> Result<[Tensor; 3]> {
     let first = samples
         .first()
         .ok_or_else(|| BufferError::InvalidArgument("no samples".into()))?;
@@ -198,9 +166,9 @@ pub fn logits_tensors(samples: &[&StoredSample], device: &Device) -> Result<[Ten
     ])
 }
 
-/// Labels of `samples` as a `u32` tensor `[n]`.
-pub fn labels_tensor(samples: &[&StoredSample], device: &Device) -> Result<Tensor> {
-    let labels: Vec<u32> = samples.iter().map(|s| s.label).collect();
+/// Training targets of `samples` as a `u32` tensor `[n]`.
+pub fn labels_tensor(samples: &[&MemoryItem], device: &Device) -> Result<Tensor> {
+    let labels: Vec<u32> = samples.iter().map(|s| s.target).collect();
     let n = labels.len();
     Ok(Tensor::from_vec(labels, n, device)?)
 }
@@ -209,11 +177,17 @@ pub fn labels_tensor(samples: &[&StoredSample], device: &Device) -> Result<Tenso
 mod tests {
     use super::*;
 
-    const ORIGIN: SampleOrigin = SampleOrigin {
-        index: 7,
-        class: 3,
-        super_class: 1,
-    };
+    fn sample(audio: usize, frames: usize, shape: [usize; 3]) -> Arc<CompactSample> {
+        Arc::new(CompactSample {
+            index: 7,
+            label: 3,
+            super_label: 1,
+            audio: vec![0; audio],
+            sample_rate: 16_000,
+            frames: vec![0; frames],
+            frame_shape: shape,
+        })
+    }
 
     #[test]
     fn paper_scale_sample_is_under_one_megabyte() {
@@ -222,13 +196,9 @@ mod tests {
         assert_eq!(five_s, 763_312);
         assert_eq!(ten_s, 923_312);
         assert!(ten_s < 1_000_000);
-        let s = StoredSample::new(
-            vec![0; 80_000],
-            16_000,
-            vec![0; 4 * 224 * 224 * 3],
-            [4, 224, 224],
+        let s = MemoryItem::new(
+            sample(80_000, 4 * 224 * 224 * 3, [4, 224, 224]),
             3,
-            ORIGIN,
             Some(StoredLogits {
                 audio: vec![0.0; 100],
                 visual: vec![0.0; 100],
@@ -248,17 +218,13 @@ mod tests {
 
     #[test]
     fn inconsistent_samples_are_rejected() {
-        assert!(
-            StoredSample::new(vec![], 16_000, vec![0; 10], [1, 2, 2], 0, ORIGIN, None).is_err()
-        );
+        let err = MemoryItem::new(sample(0, 10, [1, 2, 2]), 0, None).unwrap_err();
+        assert!(matches!(err, BufferError::BadSample(_)), "{err}");
         let bad = StoredLogits {
             audio: vec![0.0; 3],
             visual: vec![0.0; 2],
             fused: vec![0.0; 3],
         };
-        assert!(
-            StoredSample::new(vec![], 16_000, vec![0; 12], [1, 2, 2], 0, ORIGIN, Some(bad))
-                .is_err()
-        );
+        assert!(MemoryItem::new(sample(0, 12, [1, 2, 2]), 0, Some(bad)).is_err());
     }
 }

@@ -2,7 +2,10 @@
 
 use std::collections::HashSet;
 
+use std::sync::Arc;
+
 use mmcl_buffer::*;
+use mmcl_data::loader::CompactSample;
 
 fn ids(buf: &ReplayBuffer<(u32, u32)>) -> Vec<u32> {
     buf.iter().map(|x| x.0).collect()
@@ -108,7 +111,7 @@ fn sampling_is_without_replacement_and_capped() {
     );
 }
 
-fn sample(i: u32, logits: bool) -> StoredSample {
+fn sample(i: u32, logits: bool) -> MemoryItem {
     let frames: Vec<u8> = (0..2 * 3 * 4 * 3)
         .map(|k| (k as u32 * 7 + i) as u8)
         .collect();
@@ -120,12 +123,16 @@ fn sample(i: u32, logits: bool) -> StoredSample {
         visual: vec![0.25, i as f32 * 2.0, 3.0],
         fused: vec![-0.5, 1.5, i as f32],
     });
-    let origin = SampleOrigin {
-        index: 1000 + i as u64,
-        class: i % 9,
-        super_class: i % 2,
+    let sample = CompactSample {
+        index: 1000 + i as usize,
+        label: i % 9,
+        super_label: i % 2,
+        audio,
+        sample_rate: 16_000,
+        frames,
+        frame_shape: [2, 3, 4],
     };
-    StoredSample::new(audio, 16_000, frames, [2, 3, 4], i % 4, origin, logits).unwrap()
+    MemoryItem::new(Arc::new(sample), i % 4, logits).unwrap()
 }
 
 #[test]
@@ -143,7 +150,7 @@ fn save_load_resumes_exactly() {
         }
         a.sample_indices(3);
         a.save(&path).unwrap();
-        let mut b = ReplayBuffer::<StoredSample>::load(&path).unwrap();
+        let mut b = ReplayBuffer::<MemoryItem>::load(&path).unwrap();
         assert_eq!(a.all(), b.all());
         assert_eq!(a.meta(), b.meta());
         for i in 20..60 {
@@ -158,9 +165,9 @@ fn save_load_resumes_exactly() {
 fn empty_buffer_roundtrips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.safetensors");
-    let a = ReplayBuffer::<StoredSample>::new(3, SelectionPolicy::Reservoir, 0).unwrap();
+    let a = ReplayBuffer::<MemoryItem>::new(3, SelectionPolicy::Reservoir, 0).unwrap();
     a.save(&path).unwrap();
-    let b = ReplayBuffer::<StoredSample>::load(&path).unwrap();
+    let b = ReplayBuffer::<MemoryItem>::load(&path).unwrap();
     assert!(b.is_empty());
     assert_eq!(b.capacity(), 3);
 }
@@ -170,12 +177,12 @@ fn bad_files_are_typed_errors_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.safetensors");
     assert!(matches!(
-        ReplayBuffer::<StoredSample>::load(&missing),
+        ReplayBuffer::<MemoryItem>::load(&missing),
         Err(BufferError::Io { .. })
     ));
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, b"garbage").unwrap();
-    let err = ReplayBuffer::<StoredSample>::load(&junk).unwrap_err();
+    let err = ReplayBuffer::<MemoryItem>::load(&junk).unwrap_err();
     assert!(err.to_string().contains("junk.safetensors"), "{err}");
     // A valid safetensors file that is not a buffer.
     let other = dir.path().join("other.safetensors");
@@ -183,15 +190,15 @@ fn bad_files_are_typed_errors_naming_the_path() {
         candle_core::Tensor::zeros(2, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     candle_core::safetensors::save(&[("x".to_string(), t)].into_iter().collect(), &other).unwrap();
     assert!(matches!(
-        ReplayBuffer::<StoredSample>::load(&other),
+        ReplayBuffer::<MemoryItem>::load(&other),
         Err(BufferError::State { .. })
     ));
 }
 
 #[test]
 fn logits_tensors_stack_stored_logits() {
-    let s: Vec<StoredSample> = (0..3).map(|i| sample(i, true)).collect();
-    let refs: Vec<&StoredSample> = s.iter().collect();
+    let s: Vec<MemoryItem> = (0..3).map(|i| sample(i, true)).collect();
+    let refs: Vec<&MemoryItem> = s.iter().collect();
     let [a, v, f] = logits_tensors(&refs, &candle_core::Device::Cpu).unwrap();
     assert_eq!(a.dims(), &[3, 3]);
     assert_eq!(v.to_vec2::<f32>().unwrap()[2], vec![0.25, 4.0, 3.0]);
@@ -215,7 +222,7 @@ fn other_format_versions_are_refused() {
         .collect();
     let bytes = safetensors::serialize(vec![("label", view)], Some(metadata)).unwrap();
     std::fs::write(&path, bytes).unwrap();
-    let err = ReplayBuffer::<StoredSample>::load(&path).unwrap_err();
+    let err = ReplayBuffer::<MemoryItem>::load(&path).unwrap_err();
     assert!(matches!(err, BufferError::State { .. }), "{err}");
     assert!(err.to_string().contains("version 1"), "{err}");
 }

@@ -38,7 +38,7 @@
 //! for chunk in order.chunks(32) {
 //!     let batch = loader.batch(chunk, Mode::Train, seed, epoch)?; // same seed -> same batch
 //!     assert_eq!(batch.audio_shape[..2], [chunk.len(), 1]);
-//!     let replay = loader.compact_inputs(&batch.compact.iter().collect::<Vec<_>>())?;
+//!     let replay = loader.compact_inputs(&batch.compact)?; // what the replay memory stores
 //!     # let _ = replay;
 //! }
 //! # Ok(()) }

@@ -25,9 +25,11 @@
 //!
 //! Replay: with [`LoaderConfig::compact`] set, a batch also carries a [`CompactSample`] per
 //! sample: the exact audio crop used (i16) and the selected frames with the evaluation
-//! resize only (u8 `[T, S, S, 3]`, no crop or flip). [`Loader::compact_inputs`] turns stored
-//! compact samples back into model inputs (spectrogram + normalisation), the un-augmented
-//! path the reference uses for buffer samples.
+//! resize only (u8 `[T, S, S, 3]`, no crop or flip). It is the one sample type of the
+//! pipeline: the replay memory (mmcl-buffer) stores these same values, shared by [`Arc`], so
+//! a sample entering the memory is never copied. [`Loader::compact_inputs`] turns compact
+//! samples back into model inputs (spectrogram + normalisation), the un-augmented path the
+//! reference uses for buffer samples.
 use std::sync::Arc;
 
 use mmcl_media::fast::{self, resized_crop_into, ResizeScratch, StftScratch};
@@ -96,19 +98,55 @@ pub struct Inputs {
     pub video_shape: [usize; 5],
 }
 
-/// The un-augmented, compact copy of one loaded sample, for the replay buffer.
+/// The un-augmented, compact copy of one loaded sample: what the replay memory stores.
+///
+/// Audio is the 16-bit PCM crop (what the prepared cache holds, so lossless): the
+/// spectrogram is recomputed at replay, which costs little, and a 5 s waveform (160 kB) is no
+/// larger than its f16 129x626 spectrogram (161 kB). Frames are u8 RGB, un-augmented.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactSample {
     /// Cache sample index it came from.
     pub index: usize,
+    /// Its class.
     pub label: u32,
+    /// Its supercategory (the Domain-IL target).
     pub super_label: u32,
     /// The audio crop the batch's spectrogram was computed from (i16, value * 32768).
     pub audio: Vec<i16>,
-    /// The selected frames resized to S x S (evaluation resize, no crop or flip): u8
-    /// `frames_shape` = `[T, S, S, 3]`.
+    /// Sample rate of `audio`.
+    pub sample_rate: u32,
+    /// The selected frames resized to S x S (evaluation resize, no crop or flip): u8 RGB,
+    /// row-major `[T, H, W, 3]` with `[T, H, W]` = `frame_shape`.
     pub frames: Vec<u8>,
-    pub frames_shape: [usize; 4],
+    pub frame_shape: [usize; 3],
+}
+
+impl CompactSample {
+    /// Checks that `frames` holds exactly `frame_shape` RGB pixels.
+    pub fn validate(&self) -> Result<()> {
+        let [t, h, w] = self.frame_shape;
+        if self.frames.len() != t * h * w * 3 {
+            return Err(CacheError::Config(format!(
+                "compact sample {}: frames hold {} bytes, shape [{t}, {h}, {w}, 3] needs {}",
+                self.index,
+                self.frames.len(),
+                t * h * w * 3
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bytes of audio and frames held (the fixed-size fields excluded).
+    pub fn payload_bytes(&self) -> usize {
+        self.audio.len() * 2 + self.frames.len()
+    }
+}
+
+// So that `Loader::compact_inputs` takes plain references, `Arc`s and the memory's items alike.
+impl AsRef<CompactSample> for CompactSample {
+    fn as_ref(&self) -> &CompactSample {
+        self
+    }
 }
 
 /// A batch of model inputs with labels (and compact copies when configured).
@@ -125,8 +163,9 @@ pub struct Batch {
     /// `[B, 3, T, S, S]` normalised frames.
     pub video: Vec<f32>,
     pub video_shape: [usize; 5],
-    /// One per sample when [`LoaderConfig::compact`] is set, else empty.
-    pub compact: Vec<CompactSample>,
+    /// One per sample when [`LoaderConfig::compact`] is set, else empty. Shared, so the
+    /// replay memory keeps them without a copy.
+    pub compact: Vec<Arc<CompactSample>>,
 }
 
 impl Batch {
@@ -178,7 +217,10 @@ pub fn shuffled(indices: &[usize], seed: u64, epoch: u64) -> Vec<usize> {
     v
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+/// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer, used
+/// to derive independent seeds from `(seed, epoch, index, ...)` tuples. The one copy of the
+/// workspace (the scheduler derives its task and step seeds with it too).
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -326,7 +368,7 @@ impl Loader {
         out.video.resize(b * v_stride, 0.0);
         out.audio_shape = [b, 1, f, ts];
         out.video_shape = [b, 3, t, s, s];
-        let compact: Vec<Option<CompactSample>> = indices
+        let compact: Vec<Option<Arc<CompactSample>>> = indices
             .par_iter()
             .zip(out.audio.par_chunks_mut(a_stride.max(1)))
             .zip(out.video.par_chunks_mut(v_stride.max(1)))
@@ -348,7 +390,7 @@ impl Loader {
         scratch: &mut Scratch,
         audio_out: &mut [f32],
         video_out: &mut [f32],
-    ) -> Result<Option<CompactSample>> {
+    ) -> Result<Option<Arc<CompactSample>>> {
         let clip_len = self.cache.options().clip_samples;
         let offset = match mode {
             Mode::Train => self.audio.random_offset(clip_len, rng),
@@ -463,14 +505,15 @@ impl Loader {
         let rec = self.cache.record(index)?;
         let mut audio = vec![0i16; crop_len];
         self.cache.audio_i16(index, offset, &mut audio)?;
-        Ok(Some(CompactSample {
+        Ok(Some(Arc::new(CompactSample {
             index,
             label: rec.label,
             super_label: rec.super_label,
             audio,
+            sample_rate: self.cache.options().sample_rate,
             frames: compact_frames,
-            frames_shape: [t, s as usize, s as usize, 3],
-        }))
+            frame_shape: [t, s as usize, s as usize],
+        })))
     }
 
     fn spectrogram_into(
@@ -495,8 +538,9 @@ impl Loader {
     }
 
     /// Model inputs from stored compact samples (replay): the spectrogram of the stored
-    /// crop and the normalised stored frames, no augmentation. Runs on the current rayon pool.
-    pub fn compact_inputs(&self, samples: &[&CompactSample]) -> Result<Inputs> {
+    /// crop and the normalised stored frames, no augmentation, written straight into the
+    /// batch buffers. Runs on the current rayon pool.
+    pub fn compact_inputs<S: AsRef<CompactSample> + Sync>(&self, samples: &[S]) -> Result<Inputs> {
         let b = samples.len();
         let (f, ts) = self.spec_shape;
         let t = self.config.frames;
@@ -504,17 +548,18 @@ impl Loader {
         let a_stride = f * ts;
         let v_stride = 3 * t * s * s;
         for c in samples {
+            let c = c.as_ref();
             if c.audio.len() != self.crop_len()
-                || c.frames_shape != [t, s, s, 3]
+                || c.frame_shape != [t, s, s]
                 || c.frames.len() != t * s * s * 3
             {
                 return Err(CacheError::Config(format!(
                     "compact sample {} has audio {} / frames {:?}, this loader needs audio {} / frames {:?}",
                     c.index,
                     c.audio.len(),
-                    c.frames_shape,
+                    c.frame_shape,
                     self.crop_len(),
-                    [t, s, s, 3]
+                    [t, s, s]
                 )));
             }
         }
@@ -527,6 +572,7 @@ impl Loader {
             .zip(audio.par_chunks_mut(a_stride.max(1)))
             .zip(video.par_chunks_mut(v_stride.max(1)))
             .try_for_each_init(Scratch::default, |scratch, ((c, a), v)| -> Result<()> {
+                let c = c.as_ref();
                 scratch.crop.clear();
                 scratch
                     .crop

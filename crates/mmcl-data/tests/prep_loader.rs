@@ -5,7 +5,7 @@ use std::sync::Arc;
 use image::{Rgb, RgbImage};
 use mmcl_data::cache::{Cache, CacheHeader, HEADER_FILE, REPORT_FILE, SHARD_DIR, TMP_DIR};
 use mmcl_data::error::CacheError;
-use mmcl_data::loader::{Loader, LoaderConfig, Mode};
+use mmcl_data::loader::{CompactSample, Loader, LoaderConfig, Mode};
 use mmcl_data::manifest::{Manifest, ManifestEntry, Split};
 use mmcl_data::prep::{prepare, PrepOptions, PrepReport};
 use mmcl_media::image_ops;
@@ -445,9 +445,10 @@ fn compact_copies_replay_through_the_evaluation_path() {
     // Eval batch: the compact copies reproduce it exactly.
     let eval = loader.batch(&[3, 1], Mode::Eval, 0, 0).unwrap();
     assert_eq!(eval.compact.len(), 2);
-    assert_eq!(eval.compact[0].frames_shape, [4, 8, 8, 3]);
-    let refs: Vec<_> = eval.compact.iter().collect();
-    let back = loader.compact_inputs(&refs).unwrap();
+    assert_eq!(eval.compact[0].frame_shape, [4, 8, 8]);
+    assert_eq!(eval.compact[0].sample_rate, SR);
+    eval.compact[0].validate().unwrap();
+    let back = loader.compact_inputs(&eval.compact).unwrap();
     assert_eq!(
         (back.audio_shape, back.video_shape),
         (eval.audio_shape, eval.video_shape)
@@ -459,7 +460,8 @@ fn compact_copies_replay_through_the_evaluation_path() {
 
     // Train batch: the compact audio is the crop that was used; frames are un-augmented.
     let train = loader.batch(&[3, 1], Mode::Train, 9, 2).unwrap();
-    let refs: Vec<_> = train.compact.iter().collect();
+    // Plain references work as well as the batch's shared samples.
+    let refs: Vec<&CompactSample> = train.compact.iter().map(|c| &**c).collect();
     let back = loader.compact_inputs(&refs).unwrap();
     assert_eq!(back.audio, train.audio);
     assert_eq!(train.compact[0].label, 0);

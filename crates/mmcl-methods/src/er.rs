@@ -10,7 +10,7 @@ use mmcl_buffer::SelectionPolicy;
 use mmcl_losses::cross_entropy;
 use mmcl_model::AvNet;
 
-use crate::memory::{compact_samples, load_memory, new_memory, remember, save_memory, Memory};
+use crate::memory::{load_memory, new_memory, remember, save_memory, Memory};
 use crate::method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 use crate::mode::InferenceMode;
 use crate::{MethodKind, Result};
@@ -52,11 +52,9 @@ impl Method for Er {
             )
         } else {
             let items = self.memory.sample(self.minibatch);
-            let compact = compact_samples(&items)?;
             let mut targets = batch.targets.clone();
-            targets.extend(items.iter().map(|it| it.label));
-            let samples: Vec<_> = compact.iter().collect();
-            let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
+            targets.extend(items.iter().map(|it| it.target));
+            let (ba, bv) = compact_tensors(env.loader, &items, &device)?;
             (
                 Tensor::cat(&[&batch.audio, &ba], 0)?,
                 Tensor::cat(&[&batch.video, &bv], 0)?,

@@ -7,8 +7,8 @@
 //! [`Method::predict`]. To add a method, implement [`Method`] and add a [`MethodKind`].
 //!
 //! ER's and SAMM's replay memory is an [`mmcl_buffer::ReplayBuffer`] of
-//! [`mmcl_buffer::StoredSample`]s ([`memory`]: the loader's compact samples converted
-//! losslessly, selection policy from [`MethodConfig::buffer_policy`], reservoir by default);
+//! [`mmcl_buffer::MemoryItem`]s ([`memory`]: the loader's compact samples themselves, shared
+//! with the batch, selection policy from [`MethodConfig::buffer_policy`], reservoir by default);
 //! its checkpoint is mmcl-buffer's own file, generator state included.
 //!
 //! ```
@@ -34,7 +34,7 @@ pub mod optim;
 pub mod samm;
 
 pub use config::{AlignOn, Calibration, MethodConfig, MethodKind, OptimConfig, SammConfig};
-pub use memory::{compact_samples, to_compact, to_stored, Memory};
+pub use memory::Memory;
 pub use method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 pub use mode::InferenceMode;
 pub use optim::Optimizer;

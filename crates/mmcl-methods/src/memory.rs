@@ -1,12 +1,12 @@
-//! The replay memory of ER and SAMM: an [`mmcl_buffer::ReplayBuffer`] of [`StoredSample`]s
-//! (reservoir selection by default, as the paper), plus the lossless conversion between the
-//! loader's [`CompactSample`] and the buffer's [`StoredSample`].
+//! The replay memory of ER and SAMM: an [`mmcl_buffer::ReplayBuffer`] of [`MemoryItem`]s
+//! (reservoir selection by default, as the paper).
 //!
-//! What a stored sample holds: the un-augmented compact inputs of the batch sample (16-bit
-//! audio crop, u8 frames), its training target as the buffer label (class, or supercategory
-//! under domain-incremental learning), its dataset index and labels as the
-//! [`SampleOrigin`], and for SAMM the three heads' logits from the training pass at
-//! insertion (never refreshed).
+//! What an item holds: the batch sample's [`mmcl_data::loader::CompactSample`] itself (the
+//! un-augmented 16-bit audio crop and u8 frames, dataset index and labels; shared with the
+//! batch by `Arc`, so remembering copies no audio or frames), its training target as the
+//! buffer label (class, or supercategory under domain-incremental learning), and for SAMM the
+//! three heads' logits from the training pass at insertion (never refreshed). Replayed items
+//! go straight into the batch tensors ([`crate::compact_tensors`] takes the items).
 //!
 //! Randomness: selection and minibatch sampling both draw from the buffer's own ChaCha8
 //! generator, which is seeded from the step generator the scheduler derives from the run
@@ -16,8 +16,7 @@
 
 use std::path::Path;
 
-use mmcl_buffer::{ReplayBuffer, SampleOrigin, SelectionPolicy, StoredLogits, StoredSample};
-use mmcl_data::loader::CompactSample;
+use mmcl_buffer::{MemoryItem, ReplayBuffer, SelectionPolicy, StoredLogits};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -28,61 +27,7 @@ use crate::{MethodError, Result};
 pub const MEMORY_FILE: &str = "memory.safetensors";
 
 /// The replay memory type of ER and SAMM.
-pub type Memory = ReplayBuffer<StoredSample>;
-
-/// `sample` (recorded at `sample_rate`) as a buffer item trained with `target`.
-pub fn to_stored(
-    sample: &CompactSample,
-    target: u32,
-    sample_rate: u32,
-    logits: Option<StoredLogits>,
-) -> Result<StoredSample> {
-    let [t, h, w, channels] = sample.frames_shape;
-    if channels != 3 {
-        return Err(MethodError::Config(format!(
-            "compact sample {} has frames {:?}; the memory stores RGB [T, H, W, 3]",
-            sample.index, sample.frames_shape
-        )));
-    }
-    let origin = SampleOrigin {
-        index: sample.index as u64,
-        class: sample.label,
-        super_class: sample.super_label,
-    };
-    Ok(StoredSample::new(
-        sample.audio.clone(),
-        sample_rate,
-        sample.frames.clone(),
-        [t, h, w],
-        target,
-        origin,
-        logits,
-    )?)
-}
-
-/// The loader's compact sample back from a buffer item (inverse of [`to_stored`]).
-pub fn to_compact(stored: &StoredSample) -> Result<CompactSample> {
-    let index = usize::try_from(stored.origin.index).map_err(|_| {
-        MethodError::Config(format!(
-            "stored sample index {} does not fit this platform",
-            stored.origin.index
-        ))
-    })?;
-    let [t, h, w] = stored.frame_shape;
-    Ok(CompactSample {
-        index,
-        label: stored.origin.class,
-        super_label: stored.origin.super_class,
-        audio: stored.audio.clone(),
-        frames: stored.frames.clone(),
-        frames_shape: [t, h, w, 3],
-    })
-}
-
-/// Compact copies of `items` (in order), ready for [`crate::compact_tensors`].
-pub fn compact_samples(items: &[&StoredSample]) -> Result<Vec<CompactSample>> {
-    items.iter().map(|s| to_compact(s)).collect()
-}
+pub type Memory = ReplayBuffer<MemoryItem>;
 
 /// An empty memory of `capacity` samples. Its generator is replaced by one seeded from the
 /// run (see [`remember`]) before it draws anything.
@@ -118,7 +63,6 @@ pub fn remember(
             ChaCha8Rng::from_rng(&mut *env.rng),
         )?;
     }
-    let sample_rate = env.loader.cache().options().sample_rate;
     let mut logits = logits.map(|[a, v, f]| (a.into_iter(), v.into_iter(), f.into_iter()));
     for (sample, &target) in batch.compact.iter().zip(&batch.targets) {
         let stored = match logits.as_mut() {
@@ -136,7 +80,7 @@ pub fn remember(
                 }
             },
         };
-        memory.observe(to_stored(sample, target, sample_rate, stored)?);
+        memory.observe(MemoryItem::new(sample.clone(), target, stored)?);
     }
     Ok(())
 }
@@ -165,34 +109,22 @@ pub fn load_memory(dir: &Path, capacity: usize, policy: SelectionPolicy) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use mmcl_data::loader::CompactSample;
+
     use super::*;
 
-    fn compact(i: usize) -> CompactSample {
-        CompactSample {
+    fn compact(i: usize) -> Arc<CompactSample> {
+        Arc::new(CompactSample {
             index: 1_000_000 + i,
             label: 300 + i as u32,
             super_label: 9 + i as u32,
             audio: vec![i16::MIN, -1, 0, 1, i16::MAX, i as i16],
+            sample_rate: 16_000,
             frames: (0..2 * 3 * 4 * 3).map(|k| (k * 5 + i) as u8).collect(),
-            frames_shape: [2, 3, 4, 3],
-        }
-    }
-
-    #[test]
-    fn compact_to_stored_and_back_is_lossless() {
-        for i in 0..3 {
-            let c = compact(i);
-            let logits = (i > 0).then(|| StoredLogits {
-                audio: vec![1.0, -2.0],
-                visual: vec![0.5, f32::MIN_POSITIVE],
-                fused: vec![3.0, i as f32],
-            });
-            let s = to_stored(&c, 7, 16_000, logits.clone()).unwrap();
-            assert_eq!(s.label, 7, "the buffer label is the training target");
-            assert_eq!(s.logits, logits);
-            assert_eq!(s.sample_rate, 16_000);
-            assert_eq!(to_compact(&s).unwrap(), c);
-        }
+            frame_shape: [2, 3, 4],
+        })
     }
 
     #[test]
@@ -200,16 +132,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut m = new_memory(3, SelectionPolicy::Reservoir).unwrap();
         for i in 0..8 {
-            m.observe(to_stored(&compact(i), i as u32 % 2, 16_000, None).unwrap());
+            let logits = (i % 2 == 1).then(|| StoredLogits {
+                audio: vec![1.0, -2.0],
+                visual: vec![0.5, f32::MIN_POSITIVE],
+                fused: vec![3.0, i as f32],
+            });
+            m.observe(MemoryItem::new(compact(i), i as u32 % 2, logits).unwrap());
         }
         save_memory(&m, dir.path()).unwrap();
         let back = load_memory(dir.path(), 3, SelectionPolicy::Reservoir).unwrap();
         assert_eq!(back.all(), m.all());
         assert_eq!(back.meta(), m.meta());
-        let items: Vec<&StoredSample> = back.iter().collect();
-        let again = compact_samples(&items).unwrap();
-        for (c, s) in again.iter().zip(back.iter()) {
-            assert_eq!(*c, compact(s.origin.index as usize - 1_000_000));
+        for it in back.iter() {
+            assert_eq!(it.sample, compact(it.sample.index - 1_000_000));
         }
     }
 
@@ -226,9 +161,9 @@ mod tests {
             load_memory(dir.path(), 3, SelectionPolicy::Ring),
             Err(MethodError::State { .. })
         ));
-        let mut gray = compact(0);
-        gray.frames_shape = [2, 3, 12, 1];
-        assert!(to_stored(&gray, 0, 16_000, None).is_err());
+        let mut short = (*compact(0)).clone();
+        short.frame_shape = [2, 3, 5];
+        assert!(MemoryItem::new(Arc::new(short), 0, None).is_err());
         assert!(new_memory(0, SelectionPolicy::Reservoir).is_err());
         let corrupt = dir.path().join(MEMORY_FILE);
         std::fs::write(&corrupt, b"not safetensors").unwrap();

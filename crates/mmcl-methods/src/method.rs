@@ -1,6 +1,7 @@
 //! The [`Method`] trait every continual-learning method implements, and what it is given.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
@@ -47,8 +48,8 @@ pub struct TrainBatch {
     /// Training targets under the scenario.
     pub targets: Vec<u32>,
     /// Un-augmented compact copies for the replay memory (one per sample; may be empty for
-    /// methods without a memory).
-    pub compact: Vec<CompactSample>,
+    /// methods without a memory), shared with the memory rather than copied into it.
+    pub compact: Vec<Arc<CompactSample>>,
 }
 
 impl TrainBatch {
@@ -76,10 +77,10 @@ pub struct StepEnv<'a> {
     pub rng: &'a mut ChaCha8Rng,
 }
 
-/// Model inputs of compact samples as tensors on `device`.
-pub fn compact_tensors(
+/// Model inputs of compact samples (plain, shared, or memory items) as tensors on `device`.
+pub fn compact_tensors<S: AsRef<CompactSample> + Sync>(
     loader: &Loader,
-    samples: &[&CompactSample],
+    samples: &[S],
     device: &Device,
 ) -> Result<(Tensor, Tensor)> {
     let Inputs {

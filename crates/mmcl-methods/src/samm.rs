@@ -20,7 +20,7 @@ use mmcl_losses::{
 use mmcl_model::{AvNet, AvOutput, Modality};
 
 use crate::config::{AlignOn, Calibration, SammConfig};
-use crate::memory::{compact_samples, load_memory, new_memory, remember, save_memory, Memory};
+use crate::memory::{load_memory, new_memory, remember, save_memory, Memory};
 use crate::method::{compact_tensors, Method, Net, StepEnv, TrainBatch};
 use crate::mode::InferenceMode;
 use crate::{write_atomic, MethodError, MethodKind, Result};
@@ -63,9 +63,7 @@ impl Samm {
     /// A memory minibatch (drawn with the memory's generator) as [`samm_step`] consumes it.
     fn replay_batch(&mut self, env: &mut StepEnv, device: &Device) -> Result<ReplayBatch> {
         let items = self.memory.sample(self.minibatch);
-        let compact = compact_samples(&items)?;
-        let samples: Vec<_> = compact.iter().collect();
-        let (audio, video) = compact_tensors(env.loader, &samples, device)?;
+        let (audio, video) = compact_tensors(env.loader, &items, device)?;
         let targets = labels_tensor(&items, device)?;
         let [a, v, f] = logits_tensors(&items, device)?;
         Ok(ReplayBatch {
@@ -236,14 +234,12 @@ impl Method for Samm {
             return Ok(());
         }
         for chunk in items[..used].chunks(cal.chunk()) {
-            let compact = compact_samples(&chunk.iter().collect::<Vec<_>>())?;
-            let samples: Vec<_> = compact.iter().collect();
-            let (ba, bv) = compact_tensors(env.loader, &samples, &device)?;
+            let (ba, bv) = compact_tensors(env.loader, chunk, &device)?;
             let out = net.model.forward_t(&ba, &bv, cal.train_mode())?;
             a.push(out.a_logits.detach());
             v.push(out.v_logits.detach());
             f.push(out.av_logits.detach());
-            y.extend(chunk.iter().map(|it| it.label));
+            y.extend(chunk.iter().map(|it| it.target));
         }
         let (a, v, f) = (
             Tensor::cat(&a, 0)?,
