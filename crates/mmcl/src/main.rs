@@ -1,5 +1,6 @@
-//! The `mmcl` binary: parse the command line, run it with the `mmcl` library, and exit 1
-//! with the error chain on stderr when it fails.
+//! The `mmcl` binary: parse the command line, run it with the `mmcl` library, and exit 2
+//! with the error chain on stderr when it fails (the status clap gives a usage error, so
+//! scripts see one status for "mmcl refused or could not do what it was asked").
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,7 +10,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:?}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
