@@ -42,7 +42,8 @@ impl NoiseColor {
 /// Inverse real FFT plans by length, shared by all threads (planning a 2^17 FFT costs more
 /// than running it).
 fn inverse_plan(len: usize) -> Arc<dyn ComplexToReal<f32>> {
-    static PLANS: OnceLock<Mutex<HashMap<usize, Arc<dyn ComplexToReal<f32>>>>> = OnceLock::new();
+    type Plans = HashMap<usize, Arc<dyn ComplexToReal<f32>>>;
+    static PLANS: OnceLock<Mutex<Plans>> = OnceLock::new();
     let mut plans = PLANS
         .get_or_init(Default::default)
         .lock()
@@ -91,7 +92,13 @@ fn shaped<R: Rng + ?Sized>(beta: f32, n: usize, sample_rate: u32, rng: &mut R) -
     let df = sample_rate as f32 / len as f32;
     let mut normal = || <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng);
     for (k, c) in spectrum.iter_mut().enumerate().skip(1) {
-        let amp = (k as f32 * df).max(COLOR_CORNER_HZ).powf(-beta / 2.0);
+        let f = (k as f32 * df).max(COLOR_CORNER_HZ);
+        // f^(-beta/2); the two colours used avoid `powf` (65k calls cost as much as the FFT).
+        let amp = match beta {
+            1.0 => f.sqrt().recip(),
+            2.0 => f.recip(),
+            _ => f.powf(-beta / 2.0),
+        };
         // The Nyquist bin of a real signal is real.
         let im = if k == bins - 1 { 0.0 } else { normal() };
         *c = Complex32::new(amp * normal(), amp * im);
@@ -103,6 +110,62 @@ fn shaped<R: Rng + ?Sized>(beta: f32, n: usize, sample_rate: u32, rng: &mut R) -
         .expect("inverse FFT of plan-sized buffers with real DC and Nyquist bins");
     time.truncate(n);
     time
+}
+
+/// Bits of uniform randomness behind one draw of [`fill_gaussian_u16`].
+const TABLE_BITS: u32 = 16;
+
+/// The standard normal quantiles at the midpoints `(i + 1/2) / 2^16`, i = 0..2^16, built once
+/// by integrating the density (Phi(-6), then Simpson's rule on [-6, 6], 2^20 steps) and inverting the
+/// cumulative sums by linear interpolation (error < 1e-6).
+fn quantile_table() -> &'static [f32] {
+    static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        const STEPS: usize = 1 << 20;
+        const LO: f64 = -6.0;
+        let h = 12.0 / STEPS as f64;
+        let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let n = 1usize << TABLE_BITS;
+        let mut table = Vec::with_capacity(n);
+        // Phi(-6): small, but 1e-9 of mass moves the extreme quantiles by 3e-5.
+        const CDF_LO: f64 = 9.865_876_450_377_012e-10;
+        let (mut x, mut cdf) = (LO, CDF_LO);
+        for i in 0..n {
+            let p = (i as f64 + 0.5) / n as f64;
+            loop {
+                let next = cdf + h / 6.0 * (pdf(x) + 4.0 * pdf(x + h / 2.0) + pdf(x + h));
+                if next >= p {
+                    table.push((x + h * (p - cdf) / (next - cdf)) as f32);
+                    break;
+                }
+                cdf = next;
+                x += h;
+            }
+        }
+        table
+    })
+}
+
+/// Fills `out` with standard normal draws at 16-bit resolution: each is the quantile at the
+/// midpoint of one of 2^16 equal-probability cells (so |z| <= 4.33), four draws per `u64` of
+/// `rng`. About 4x cheaper than exact draws for the millions a clip's frames need, and
+/// indistinguishable once scaled and rounded to u8 pixels.
+pub fn fill_gaussian_u16<R: Rng + ?Sized>(out: &mut [f32], rng: &mut R) {
+    let table = quantile_table();
+    let mut chunks = out.chunks_exact_mut(4);
+    for c in &mut chunks {
+        let r = rng.next_u64();
+        for (k, z) in c.iter_mut().enumerate() {
+            *z = table[(r >> (16 * k)) as u16 as usize];
+        }
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let r = rng.next_u64();
+        for (k, z) in rest.iter_mut().enumerate() {
+            *z = table[(r >> (16 * k)) as u16 as usize];
+        }
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +218,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_quantile_table_is_a_standard_normal() {
+        let t = quantile_table();
+        assert_eq!(t.len(), 1 << 16);
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
+        // Symmetric, median 0, and known quantiles: Phi^-1(0.975) = 1.959964.
+        for i in [0usize, 1, 100, 30_000] {
+            assert!(
+                (t[i] + t[65_535 - i]).abs() < 2e-6,
+                "{i}: {} {}",
+                t[i],
+                t[65_535 - i]
+            );
+        }
+        let p975 = (0.975f64 * 65_536.0 - 0.5) as usize; // the cell whose midpoint is 0.975
+        let mid = (p975 as f64 + 0.5) / 65_536.0;
+        assert!((mid - 0.975).abs() < 1e-5);
+        assert!((t[p975] as f64 - 1.959_964).abs() < 2e-4, "{}", t[p975]);
+        assert!((t[65_535] as f64 - 4.324_919).abs() < 1e-4, "{}", t[65_535]);
+        let mut z = vec![0f32; 400_001];
+        fill_gaussian_u16(&mut z, &mut ChaCha8Rng::seed_from_u64(9));
+        let n = z.len() as f64;
+        let mean = z.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = z.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        assert!(
+            mean.abs() < 0.005 && (var - 1.0).abs() < 0.01,
+            "{mean} {var}"
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
 
+use super::noise::fill_gaussian_u16;
 use super::spec::{Severity, VisualCorruption};
 use crate::error::{MediaError, Result};
 use crate::frames::{decode_frame_bytes, RgbFrame};
@@ -95,8 +95,9 @@ impl VisualCorruption {
         match *self {
             VisualCorruption::Noise(s) => {
                 let sigma = pick(s, &NOISE_SIGMA) * 255.0;
+                let mut z = vec![0f32; 4096];
                 for f in frames.iter_mut() {
-                    gaussian_noise(f, sigma, rng);
+                    gaussian_noise(f, sigma, &mut z, rng);
                 }
             }
             VisualCorruption::Blur(s) => {
@@ -129,17 +130,52 @@ impl VisualCorruption {
     }
 }
 
-/// `x + N(0, sigma)` per byte (sigma in 0..255 units), clipped to 0..=255 and rounded.
-fn gaussian_noise<R: Rng + ?Sized>(frame: &mut [u8], sigma: f32, rng: &mut R) {
-    for x in frame.iter_mut() {
-        let z: f32 = StandardNormal.sample(rng);
-        *x = (*x as f32 + sigma * z).round().clamp(0.0, 255.0) as u8;
+/// `x + N(0, sigma)` per byte (sigma in 0..255 units), clipped to 0..=255 and rounded; the
+/// draws at 16-bit resolution ([`fill_gaussian_u16`]), in blocks of `z`.
+fn gaussian_noise<R: Rng + ?Sized>(frame: &mut [u8], sigma: f32, z: &mut [f32], rng: &mut R) {
+    for block in frame.chunks_mut(z.len()) {
+        let z = &mut z[..block.len()];
+        fill_gaussian_u16(z, rng);
+        for (x, &z) in block.iter_mut().zip(z.iter()) {
+            *x = to_u8(*x as f32 + sigma * z);
+        }
     }
+}
+
+/// Rounds half up and saturates to 0..=255 (the float-to-int cast saturates; `f32::round`
+/// is a libm call on baseline x86-64, this is two instructions).
+#[inline(always)]
+fn to_u8(v: f32) -> u8 {
+    (v + 0.5) as u8
 }
 
 /// Separable Gaussian blur, taps to `ceil(4 sigma)` either side and edge pixels repeated
 /// (scikit-image's `gaussian`, which ImageNet-C uses: truncate 4, mode `nearest`).
 fn gaussian_blur(frame: &mut [u8], width: usize, height: usize, sigma: f32, tmp: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected. The result is the same as without it: the compiler
+        // only widens the lanes, each output keeps its order of float operations.
+        unsafe { gaussian_blur_avx2(frame, width, height, sigma, tmp) };
+        return;
+    }
+    blur_impl(frame, width, height, sigma, tmp)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gaussian_blur_avx2(
+    frame: &mut [u8],
+    width: usize,
+    height: usize,
+    sigma: f32,
+    tmp: &mut Vec<f32>,
+) {
+    blur_impl(frame, width, height, sigma, tmp)
+}
+
+#[inline(always)]
+fn blur_impl(frame: &mut [u8], width: usize, height: usize, sigma: f32, tmp: &mut Vec<f32>) {
     let r = (4.0 * sigma).ceil().max(1.0) as usize;
     let mut taps: Vec<f32> = (0..=2 * r)
         .map(|i| {
@@ -153,15 +189,18 @@ fn gaussian_blur(frame: &mut [u8], width: usize, height: usize, sigma: f32, tmp:
     tmp.clear();
     tmp.resize(row * height, 0.0);
     // Horizontal: one padded row, then out[j] = sum_k taps[k] * padded[j + 3k] (contiguous in
-    // j for every tap, so the inner loop vectorises).
+    // j for every tap, so the inner loop vectorises; summing symmetric tap pairs first
+    // measured 2-4x slower here: those loops did not vectorise).
     let mut padded = vec![0f32; (width + 2 * r) * 3];
     for y in 0..height {
         let src = &frame[y * row..(y + 1) * row];
         for (p, px) in padded.chunks_exact_mut(3).enumerate() {
             let x = p.saturating_sub(r).min(width - 1);
-            for c in 0..3 {
-                px[c] = src[x * 3 + c] as f32;
-            }
+            px.copy_from_slice(&[
+                src[x * 3] as f32,
+                src[x * 3 + 1] as f32,
+                src[x * 3 + 2] as f32,
+            ]);
         }
         let out = &mut tmp[y * row..(y + 1) * row];
         for (k, &t) in taps.iter().enumerate() {
@@ -181,7 +220,7 @@ fn gaussian_blur(frame: &mut [u8], width: usize, height: usize, sigma: f32, tmp:
             }
         }
         for (d, &a) in frame[y * row..(y + 1) * row].iter_mut().zip(&acc) {
-            *d = a.round().clamp(0.0, 255.0) as u8;
+            *d = to_u8(a);
         }
     }
 }
@@ -228,7 +267,7 @@ fn night(frame: &mut [u8], contrast: f32, darken: f32) {
             0.0
         };
         for c in 0..3 {
-            px[c] = (v[c] * scale * 255.0).round().clamp(0.0, 255.0) as u8;
+            px[c] = to_u8(v[c] * scale * 255.0);
         }
     }
 }
@@ -326,6 +365,19 @@ mod tests {
         assert_eq!(at(3, 3), at(5, 3));
         assert_eq!(at(4, 2), at(4, 4));
         assert_eq!(dot[(3 * w + 4) * 3 + 1], 0, "channels stay separate");
+    }
+
+    #[test]
+    fn blur_is_the_same_with_and_without_avx2() {
+        let (w, h) = (37, 23);
+        let frame: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
+        for sigma in [0.3, 1.0, 2.5] {
+            let (mut a, mut b) = (frame.clone(), frame.clone());
+            gaussian_blur(&mut a, w, h, sigma, &mut Vec::new());
+            blur_impl(&mut b, w, h, sigma, &mut Vec::new());
+            assert_eq!(a, b, "sigma {sigma}");
+            assert_ne!(a, frame);
+        }
     }
 
     #[test]
