@@ -10,6 +10,7 @@
 //! | [`frames`] | frame folders (JPEG/PNG), video decoding (feature `ffmpeg`), frame choice |
 //! | [`image_ops`] | resize, RandomResizedCrop, hflip, ImageNet normalisation |
 //! | [`fast`] | allocation-free forms of the above, with reusable scratch buffers |
+//! | [`corrupt`] | seeded corruptions of the waveform and the frames at severities 1-5 (noise, blur, JPEG, clipping, dropouts, missing), their spec parser (`audio:pink:2+visual:blur:4`) |
 //! | `ffmpeg` (feature `ffmpeg`) | audio of any container FFmpeg reads (`ffmpeg::decode_audio`) |
 //!
 //! # Resource limits

@@ -38,6 +38,9 @@
 //!   stays put and the share of flattened samples grows with severity.
 //! * Dropouts zero exactly `round(share x length)` samples in non-overlapping 100 ms
 //!   segments at random positions.
+//! * Visual Gaussian noise draws its normals at 16-bit resolution (inverse-CDF quantiles,
+//!   |z| <= 4.33, [`noise::fill_gaussian_u16`]): 7x cheaper than exact draws for the
+//!   1.4 M values of a paper clip, and the same once rounded to u8.
 //! * Blur: ImageNet-C's sigmas are for 224 x 224 images; a frame is blurred with
 //!   `sigma x min(width, height) / 224`, so the blur covers the same share of the scene at
 //!   any stored size (the paper's 256-pixel stored frames: x 1.14; the tiny profile's 16 px
