@@ -38,18 +38,17 @@ pub fn table_cells(r: &RunResults) -> Vec<(CellKey, &'static str)> {
         buffer,
         modality,
     };
-    match Modality::parse(&r.run.modality) {
-        Some(Modality::Multimodal) if method == Method::Samm => vec![
-            (key(Method::Samm, Modality::Multimodal), "av"),
+    match r.run.modality {
+        Modality::AudioVisual if method == Method::Samm => vec![
+            (key(Method::Samm, Modality::AudioVisual), "av"),
             (key(Method::Samm, Modality::Audio), "audio"),
             (key(Method::Samm, Modality::Visual), "visual"),
             (
-                key(Method::Other("SAMM-ensemble".into()), Modality::Multimodal),
+                key(Method::Other("SAMM-ensemble".into()), Modality::AudioVisual),
                 "ensemble",
             ),
         ],
-        Some(modality) => vec![(key(method, modality), "av")],
-        None => vec![],
+        modality => vec![(key(method, modality), "av")],
     }
 }
 
@@ -129,7 +128,11 @@ impl MetricTable {
         let modalities: BTreeSet<Modality> = keys.clone().map(|k| k.modality).collect();
         let columns = modalities
             .iter()
-            .flat_map(|x| metrics.iter().map(move |(name, _)| format!("{x} {name}")))
+            .flat_map(|x| {
+                metrics
+                    .iter()
+                    .map(move |(name, _)| format!("{} {name}", x.label()))
+            })
             .collect();
         let rows = row_order(keys)
             .into_iter()
@@ -202,7 +205,7 @@ impl MetricTable {
 
 /// `label modality` of a cell, for readings.
 fn cell_name(k: &CellKey) -> String {
-    format!("{} {}", row_label(&k.method, k.buffer), k.modality)
+    format!("{} {}", row_label(&k.method, k.buffer), k.modality.label())
 }
 
 fn of_scenario<'a>(
@@ -381,7 +384,7 @@ fn recency_chart(
     let mut curves: BTreeMap<CellKey, (Vec<Curve>, Vec<Curve>)> = BTreeMap::new();
     for run in runs {
         for (key, mode) in table_cells(run.results) {
-            if &key.scenario != scenario || key.modality != Modality::Multimodal {
+            if &key.scenario != scenario || key.modality != Modality::AudioVisual {
                 continue;
             }
             if let Some(m) = run.metrics.mode(mode) {
@@ -421,7 +424,7 @@ fn recency_chart(
     };
     let multimodal = |m: &BTreeMap<CellKey, MeanStd>| -> BTreeMap<CellKey, MeanStd> {
         m.iter()
-            .filter(|(k, _)| &k.scenario == scenario && k.modality == Modality::Multimodal)
+            .filter(|(k, _)| &k.scenario == scenario && k.modality == Modality::AudioVisual)
             .map(|(k, v)| (k.clone(), *v))
             .collect()
     };
@@ -506,9 +509,7 @@ pub fn calibration_comparison(runs: &[RunEntry]) -> String {
     let mut rows: BTreeMap<(Scenario, usize, String), Vec<PerSeed>> = BTreeMap::new();
     for run in runs {
         let r = run.results;
-        if Method::parse(&r.run.method) != Method::Samm
-            || Modality::parse(&r.run.modality) != Some(Modality::Multimodal)
-        {
+        if Method::parse(&r.run.method) != Method::Samm || r.run.modality != Modality::AudioVisual {
             continue;
         }
         let scenario = Scenario::parse(&r.run.scenario);
@@ -811,7 +812,7 @@ mod tests {
         assert_eq!(cells[1].0.modality, Modality::Audio);
         assert_eq!(cells[1].1, "audio");
         assert_eq!(cells[3].0.method, Method::Other("SAMM-ensemble".into()));
-        r.run.modality = "visual".into();
+        r.run.modality = Modality::Visual;
         assert_eq!(table_cells(&r)[0].0.modality, Modality::Visual);
     }
 }

@@ -1,4 +1,5 @@
-//! Names of scenarios, methods and modalities, parsed leniently from run metadata.
+//! Names of scenarios and methods, parsed leniently from run metadata, and the modality
+//! (the model's own type).
 
 use std::fmt;
 
@@ -141,48 +142,9 @@ impl From<Method> for String {
     }
 }
 
-/// Which inputs the network sees: the paper's three table columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Modality {
-    Audio,
-    Visual,
-    Multimodal,
-}
-
-impl Modality {
-    /// The three columns in table order.
-    pub const ALL: [Modality; 3] = [Modality::Audio, Modality::Visual, Modality::Multimodal];
-
-    /// Accepts `audio`, `visual`/`video`, `multimodal`/`audio_visual`/`AudioVisual`/`av`.
-    pub fn parse(name: &str) -> Option<Modality> {
-        match normalise(name).as_str() {
-            "audio" | "a" => Some(Modality::Audio),
-            "visual" | "video" | "v" => Some(Modality::Visual),
-            "multimodal" | "audiovisual" | "av" => Some(Modality::Multimodal),
-            _ => None,
-        }
-    }
-
-    /// Lower-case identifier.
-    pub fn slug(&self) -> &'static str {
-        match self {
-            Modality::Audio => "audio",
-            Modality::Visual => "visual",
-            Modality::Multimodal => "multimodal",
-        }
-    }
-}
-
-impl fmt::Display for Modality {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Modality::Audio => "Audio",
-            Modality::Visual => "Visual",
-            Modality::Multimodal => "Multimodal",
-        })
-    }
-}
+/// Which inputs the network sees: the paper's three table columns (`label()`: Audio,
+/// Visual, Multimodal).
+pub use mmcl_model::Modality;
 
 fn normalise(name: &str) -> String {
     name.chars()
@@ -221,10 +183,6 @@ mod tests {
         assert_eq!(Scenario::parse("mine"), Scenario::Other("mine".into()));
         assert_eq!(Method::parse("SAMM"), Method::Samm);
         assert_eq!(Method::parse("My Method").slug(), "my-method");
-        assert_eq!(Modality::parse("AudioVisual"), Some(Modality::Multimodal));
-        assert_eq!(Modality::parse("audio_visual"), Some(Modality::Multimodal));
-        assert_eq!(Modality::parse("Visual"), Some(Modality::Visual));
-        assert_eq!(Modality::parse("smell"), None);
         assert!(Method::Joint < Method::Sgd && Method::Er < Method::Samm);
     }
 }

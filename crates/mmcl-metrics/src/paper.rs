@@ -138,7 +138,7 @@ pub fn paper_value(
     let (mean, std) = match modality {
         Modality::Audio => row.audio,
         Modality::Visual => row.visual,
-        Modality::Multimodal => row.multimodal,
+        Modality::AudioVisual => row.multimodal,
     };
     Some(PaperValue { mean, std })
 }
@@ -165,7 +165,7 @@ mod tests {
             &Scenario::Seq,
             &Method::Samm,
             Some(2000),
-            Modality::Multimodal,
+            Modality::AudioVisual,
         );
         assert_eq!(
             v,
@@ -204,13 +204,13 @@ mod tests {
                 paper_value(&scenario, m, b, x).unwrap().mean
             };
             for b in paper_buffers(&scenario) {
-                let samm = get(&Method::Samm, Some(b), Modality::Multimodal);
-                let er = get(&Method::Er, Some(b), Modality::Multimodal);
+                let samm = get(&Method::Samm, Some(b), Modality::AudioVisual);
+                let er = get(&Method::Er, Some(b), Modality::AudioVisual);
                 assert!(samm > er, "{scenario} {b}");
                 assert!(er > get(&Method::Er, Some(b), Modality::Visual));
             }
-            let joint = get(&Method::Joint, None, Modality::Multimodal);
-            assert!(joint > get(&Method::Sgd, None, Modality::Multimodal));
+            let joint = get(&Method::Joint, None, Modality::AudioVisual);
+            assert!(joint > get(&Method::Sgd, None, Modality::AudioVisual));
             assert!(
                 get(&Method::Joint, None, Modality::Audio)
                     > get(&Method::Joint, None, Modality::Visual)

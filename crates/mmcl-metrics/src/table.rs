@@ -141,7 +141,7 @@ impl PaperLayoutTable {
         out.push_str("| Method | Buffer |");
         for scenario in &self.scenarios {
             for modality in Modality::ALL {
-                let _ = write!(out, " {scenario} {modality} |");
+                let _ = write!(out, " {scenario} {} |", modality.label());
             }
         }
         out.push_str("\n|---|---:|");
@@ -198,7 +198,7 @@ impl PaperLayoutTable {
                         scenario.slug(),
                         row.method.slug(),
                         row.buffer.map(|b| b.to_string()).unwrap_or_default(),
-                        modality.slug(),
+                        modality.label().to_ascii_lowercase(),
                     );
                 }
             }
@@ -228,7 +228,12 @@ mod tests {
     fn ours() -> BTreeMap<CellKey, MeanStd> {
         let mut m = BTreeMap::new();
         m.insert(
-            key(Scenario::Seq, Method::Samm, Some(200), Modality::Multimodal),
+            key(
+                Scenario::Seq,
+                Method::Samm,
+                Some(200),
+                Modality::AudioVisual,
+            ),
             MeanStd::of(&[11.0, 13.0]).unwrap(),
         );
         m.insert(

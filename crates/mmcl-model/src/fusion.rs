@@ -34,17 +34,41 @@ pub enum Fusion {
     Gated,
 }
 
-/// Which modalities feed the fused head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Which modalities a network sees: both (through the fusion module) or one, for the
+/// unimodal baselines. The one type for the concept in every crate (configs, checkpoints,
+/// results.json, the report).
+///
+/// Serialised (serde, checkpoint metadata, command line, run-folder names) as
+/// `audio-visual`, `audio`, `visual`; `audio_visual`, which results.json files written
+/// before this type was shared carry, is read as [`Modality::AudioVisual`]. Declared in the
+/// report's column order (Audio, Visual, Multimodal), which `Ord` follows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Modality {
-    /// Both, through the fusion module.
-    #[default]
-    AudioVisual,
     /// Unimodal baseline: the fused head sees only the audio features.
     Audio,
     /// Unimodal baseline: the fused head sees only the visual features.
     Visual,
+    /// Both, through the fusion module.
+    #[default]
+    #[serde(alias = "audio_visual")]
+    AudioVisual,
+}
+
+impl Modality {
+    /// Every modality, in the report's column order.
+    pub const ALL: [Modality; 3] = [Modality::Audio, Modality::Visual, Modality::AudioVisual];
+
+    /// The report's column label: `Audio`, `Visual`, `Multimodal`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Modality::Audio => "Audio",
+            Modality::Visual => "Visual",
+            Modality::AudioVisual => "Multimodal",
+        }
+    }
 }
 
 macro_rules! str_enum {
@@ -63,7 +87,8 @@ macro_rules! str_enum {
         impl FromStr for $ty {
             type Err = String;
             fn from_str(s: &str) -> std::result::Result<Self, String> {
-                match s.to_ascii_lowercase().as_str() {
+                // `_` for `-`: the spelling of older results.json files (`audio_visual`).
+                match s.to_ascii_lowercase().replace('_', "-").as_str() {
                     $($name => Ok($variant),)+
                     _ => Err(format!("unknown {} {s:?}; expected one of: {}", stringify!($ty), [$($name),+].join(", "))),
                 }
@@ -179,5 +204,37 @@ impl FusionModule {
             v_logits: self.y_out.forward(v)?,
             av_logits,
         })
+    }
+}
+
+#[cfg(test)]
+mod modality_tests {
+    use super::Modality;
+
+    #[test]
+    fn one_spelling_written_the_old_one_read() {
+        for m in Modality::ALL {
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<Modality>(&json).unwrap(), m);
+            assert_eq!(m.as_str().parse::<Modality>().unwrap(), m);
+        }
+        assert_eq!(Modality::AudioVisual.as_str(), "audio-visual");
+        let old: Modality = serde_json::from_str("\"audio_visual\"").unwrap();
+        assert_eq!(old, Modality::AudioVisual);
+        assert_eq!(
+            "audio_visual".parse::<Modality>(),
+            Ok(Modality::AudioVisual)
+        );
+        assert!(serde_json::from_str::<Modality>("\"multimodal\"").is_err());
+        assert!("smell".parse::<Modality>().is_err());
+    }
+
+    #[test]
+    fn labels_and_order_are_the_report_columns() {
+        let labels: Vec<&str> = Modality::ALL.iter().map(|m| m.label()).collect();
+        assert_eq!(labels, ["Audio", "Visual", "Multimodal"]);
+        assert!(Modality::Audio < Modality::Visual && Modality::Visual < Modality::AudioVisual);
+        assert_eq!(Modality::default(), Modality::AudioVisual);
     }
 }

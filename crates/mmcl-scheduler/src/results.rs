@@ -69,8 +69,9 @@ pub struct RunInfo {
     pub method: String,
     /// `seq`, `dom`, `gcil-uniform` or `gcil-longtail`.
     pub scenario: String,
-    /// `audio_visual`, `audio` or `visual` (the model's input modalities).
-    pub modality: String,
+    /// The model's input modalities (`audio-visual`, `audio` or `visual`; files written
+    /// before the type was shared say `audio_visual`, read the same).
+    pub modality: mmcl_model::Modality,
     /// Replay buffer size (0 for methods without a buffer).
     pub buffer_size: usize,
     /// The run seed.
@@ -212,7 +213,7 @@ mod tests {
             run: RunInfo {
                 method: "er".into(),
                 scenario: "gcil-uniform".into(),
-                modality: "audio_visual".into(),
+                modality: mmcl_model::Modality::AudioVisual,
                 buffer_size: 500,
                 seed: 1,
                 dataset: "tiny".into(),

@@ -288,7 +288,7 @@ fn fresh_results(setup: &Setup, config_json: serde_json::Value) -> RunResults {
         run: RunInfo {
             method: c.method.kind.as_str().into(),
             scenario: setup.scenario.name.clone(),
-            modality: c.model.modality.as_str().replace('-', "_"),
+            modality: c.model.modality,
             buffer_size: c.method.effective_buffer_size(),
             seed: c.seed,
             dataset: c.dataset.clone(),

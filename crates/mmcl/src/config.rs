@@ -125,18 +125,61 @@ fn set_key(root: &mut toml::Value, key: &str, value: &str) -> Result<()> {
 
 /// The shorthand flags of `mmcl train` (`--scenario`, `--method`, ...), each an override of
 /// one config key.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Shorthands {
+    /// seq, dom, gcil-uniform or gcil-longtail.
+    #[arg(long)]
     pub scenario: Option<String>,
+    /// sgd, joint, er or samm.
+    #[arg(long)]
     pub method: Option<String>,
+    /// Replay buffer size (er, samm).
+    #[arg(long)]
     pub buffer: Option<usize>,
-    pub modality: Option<String>,
+    /// audio-visual, audio or visual.
+    #[arg(long)]
+    pub modality: Option<Modality>,
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Prepared cache folder (`mmcl prep` output).
+    #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// The whole budget: replaces a preset's JOINT epochs too.
+    /// Epochs per task, for every method, JOINT included (with --resume: for the tasks
+    /// still to train).
+    #[arg(long)]
     pub epochs: Option<usize>,
+    /// Learning rate (with --resume: from the next step on, e.g. after a divergence).
+    #[arg(long)]
     pub lr: Option<f64>,
+    /// `cpu` or `cuda:N`.
+    #[arg(long)]
     pub device: Option<String>,
+}
+
+/// A resumed run keeps its experiment: only `--lr` and `--epochs` (the resumable overrides)
+/// may come with `--resume`; any other flag given is an error naming it (it would otherwise
+/// be silently ignored).
+pub fn refuse_on_resume(flags: &Shorthands, sets: &[String], dry_run: bool) -> Result<()> {
+    let given = [
+        ("--scenario", flags.scenario.is_some()),
+        ("--method", flags.method.is_some()),
+        ("--buffer", flags.buffer.is_some()),
+        ("--modality", flags.modality.is_some()),
+        ("--seed", flags.seed.is_some()),
+        ("--cache", flags.cache.is_some()),
+        ("--device", flags.device.is_some()),
+        ("--set", !sets.is_empty()),
+        ("--dry-run", dry_run),
+    ];
+    let refused: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
+    if !refused.is_empty() {
+        bail!(
+            "{} cannot be changed when resuming (only --lr and --epochs can: they apply to the tasks still to train); start a new run with --out to change {}",
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
 }
 
 impl Shorthands {
@@ -147,7 +190,10 @@ impl Shorthands {
             ("scenario", self.scenario.clone()),
             ("method.kind", quoted(&self.method)),
             ("method.buffer_size", self.buffer.map(|b| b.to_string())),
-            ("model.modality", quoted(&self.modality)),
+            (
+                "model.modality",
+                self.modality.map(|m| format!("{:?}", m.as_str())),
+            ),
             ("seed", self.seed.map(|s| s.to_string())),
             (
                 "cache",

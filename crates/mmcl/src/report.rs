@@ -57,7 +57,7 @@ impl Run {
     }
 
     fn is_multimodal(&self) -> bool {
-        Modality::parse(&self.results.run.modality) == Some(Modality::Multimodal)
+        self.results.run.modality == Modality::AudioVisual
     }
 
     fn method(&self) -> Method {

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use mmcl_scheduler::{resume_with, train, ResumeOverrides, RunOptions};
 
-use crate::config::{resolve, ConfigSources, Shorthands};
+use crate::config::{refuse_on_resume, resolve, ConfigSources, Shorthands};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -19,33 +19,8 @@ pub struct TrainArgs {
     /// Base settings: paper, tiny, mini (default), small.
     #[arg(long)]
     pub preset: Option<String>,
-    /// seq, dom, gcil-uniform or gcil-longtail.
-    #[arg(long)]
-    pub scenario: Option<String>,
-    /// sgd, joint, er or samm.
-    #[arg(long)]
-    pub method: Option<String>,
-    /// Replay buffer size (er, samm).
-    #[arg(long)]
-    pub buffer: Option<usize>,
-    /// audio-visual, audio or visual.
-    #[arg(long)]
-    pub modality: Option<String>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Prepared cache folder (`mmcl prep` output).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Epochs per task, for every method, JOINT included (with --resume: for the tasks
-    /// still to train).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Learning rate (with --resume: from the next step on, e.g. after a divergence).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// `cpu` or `cuda:N`.
-    #[arg(long)]
-    pub device: Option<String>,
+    #[command(flatten)]
+    pub flags: Shorthands,
     /// Any config key, e.g. `--set train.batch_size=16 --set method.samm.align_on=features`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -71,17 +46,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ..RunOptions::default()
     };
     let results = if let Some(dir) = &args.resume {
-        refuse_non_resumable(&args)?;
+        refuse_on_resume(&args.flags, &args.sets, args.dry_run)?;
         let overrides = ResumeOverrides {
-            lr: args.lr,
-            epochs: args.epochs,
+            lr: args.flags.lr,
+            epochs: args.flags.epochs,
         };
         resume_with(dir, &overrides, &opts)?
     } else {
         let cfg = resolve(&ConfigSources {
             preset: args.preset.clone(),
             file: args.config.clone(),
-            shorthands: shorthands(&args).to_pairs(),
+            shorthands: args.flags.to_pairs(),
             sets: args.sets.clone(),
         })?;
         if args.dry_run {
@@ -94,44 +69,5 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train(&cfg, out, &opts)?
     };
     print!("{}", crate::runs::summary(&results)?);
-    Ok(())
-}
-
-fn shorthands(a: &TrainArgs) -> Shorthands {
-    Shorthands {
-        scenario: a.scenario.clone(),
-        method: a.method.clone(),
-        buffer: a.buffer,
-        modality: a.modality.clone(),
-        seed: a.seed,
-        cache: a.cache.clone(),
-        epochs: a.epochs,
-        lr: a.lr,
-        device: a.device.clone(),
-    }
-}
-
-/// A resumed run keeps its experiment: only the documented resumable overrides may come with
-/// `--resume`; any other flag is an error naming it (it would otherwise be silently ignored).
-fn refuse_non_resumable(a: &TrainArgs) -> Result<()> {
-    let given = [
-        ("--scenario", a.scenario.is_some()),
-        ("--method", a.method.is_some()),
-        ("--buffer", a.buffer.is_some()),
-        ("--modality", a.modality.is_some()),
-        ("--seed", a.seed.is_some()),
-        ("--cache", a.cache.is_some()),
-        ("--device", a.device.is_some()),
-        ("--set", !a.sets.is_empty()),
-        ("--dry-run", a.dry_run),
-    ];
-    let refused: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
-    if !refused.is_empty() {
-        bail!(
-            "{} cannot be changed when resuming (only --lr and --epochs can: they apply to the tasks still to train); start a new run with --out to change {}",
-            refused.join(", "),
-            if refused.len() == 1 { "it" } else { "them" }
-        );
-    }
     Ok(())
 }
