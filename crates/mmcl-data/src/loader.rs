@@ -12,6 +12,13 @@
 //!   defaults) then a horizontal flip with probability 0.5 (train), or a plain resize to
 //!   `S x S` (eval); then `/255`, ImageNet normalisation -> `[3, T, S, S]`.
 //!
+//! Corruptions ([`mmcl_media::corrupt`]): [`Loader::batch_corrupted`] evaluates with a
+//! corruption applied to each clip's signal before feature extraction (the audio crop
+//! before the STFT, the selected stored frames before the resize and normalisation), drawn
+//! from (corruption seed, cache index) alone; [`Loader::with_train_corruptions`] gives
+//! chosen training samples a corruption of their own (a modality missing in training),
+//! which their compact samples carry into the replay memory too.
+//!
 //! Randomness: sample `i` in epoch `e` of a run with seed `s` draws from its own
 //! `ChaCha8Rng` seeded by a hash of `(s, e, i)` ([`sample_rng`]), so a batch is identical
 //! whatever the number of threads and whatever the batch composition.
@@ -32,6 +39,9 @@
 //! reference uses for buffer samples.
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
+use mmcl_media::corrupt::Corruption;
 use mmcl_media::fast::{self, resized_crop_into, ResizeScratch, StftScratch};
 use mmcl_media::frames::select_frames;
 use mmcl_media::image_ops::{self, CropRect, RandomResizedCropConfig, IMAGENET_MEAN, IMAGENET_STD};
@@ -231,6 +241,8 @@ pub fn splitmix64(mut z: u64) -> u64 {
 struct Scratch {
     crop: Vec<f32>,
     frame: Vec<u8>,
+    /// The selected stored frames of a clip being corrupted.
+    clip: Vec<u8>,
     resize: ResizeScratch,
     spec: Spectrogram,
     stft: StftScratch,
@@ -242,6 +254,8 @@ pub struct Loader {
     config: LoaderConfig,
     audio: AudioTransform,
     spec_shape: (usize, usize),
+    /// Per cache index: the corruption a training sample always arrives with.
+    train_corruptions: Arc<BTreeMap<usize, Corruption>>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -298,6 +312,7 @@ impl Loader {
             config,
             audio,
             spec_shape,
+            train_corruptions: Arc::default(),
         })
     }
 
@@ -348,6 +363,46 @@ impl Loader {
         epoch: u64,
         out: &mut Batch,
     ) -> Result<()> {
+        self.batch_into_with(indices, mode, seed, epoch, None, out)
+    }
+
+    /// Sets the corruption each listed training sample (cache index) always arrives with,
+    /// e.g. [`mmcl_media::corrupt::AudioCorruption::Missing`] for a clip whose audio is
+    /// missing in training. It applies in every mode and to the sample's compact form.
+    pub fn with_train_corruptions(mut self, corruptions: BTreeMap<usize, Corruption>) -> Self {
+        self.train_corruptions = Arc::new(corruptions);
+        self
+    }
+
+    /// The per-sample training corruptions set by [`Loader::with_train_corruptions`].
+    pub fn train_corruptions(&self) -> &BTreeMap<usize, Corruption> {
+        &self.train_corruptions
+    }
+
+    /// An evaluation batch ([`Mode::Eval`]) with `corruption` applied to every clip's
+    /// signal before feature extraction, drawn from (`corruption_seed`, cache index); the
+    /// clean corruption gives exactly [`Loader::batch`]'s evaluation batch.
+    pub fn batch_corrupted(
+        &self,
+        indices: &[usize],
+        corruption: &Corruption,
+        corruption_seed: u64,
+    ) -> Result<Batch> {
+        let mut batch = Batch::default();
+        let cell = (!corruption.is_identity()).then_some((*corruption, corruption_seed));
+        self.batch_into_with(indices, Mode::Eval, 0, 0, cell, &mut batch)?;
+        Ok(batch)
+    }
+
+    fn batch_into_with(
+        &self,
+        indices: &[usize],
+        mode: Mode,
+        seed: u64,
+        epoch: u64,
+        corruption: Option<(Corruption, u64)>,
+        out: &mut Batch,
+    ) -> Result<()> {
         let b = indices.len();
         let (f, ts) = self.spec_shape;
         let t = self.config.frames;
@@ -374,7 +429,9 @@ impl Loader {
             .zip(out.video.par_chunks_mut(v_stride.max(1)))
             .map_init(Scratch::default, |scratch, ((&i, a), v)| {
                 let mut rng = sample_rng(seed, epoch, i);
-                self.load_sample(i, mode, &mut rng, scratch, a, v)
+                // A sample's own (training) corruption; missing modalities draw nothing.
+                let c = corruption.or_else(|| self.train_corruptions.get(&i).map(|&c| (c, seed)));
+                self.load_sample(i, mode, c, &mut rng, scratch, a, v)
             })
             .collect::<Result<_>>()?;
         out.compact.clear();
@@ -382,10 +439,12 @@ impl Loader {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn load_sample(
         &self,
         index: usize,
         mode: Mode,
+        corruption: Option<(Corruption, u64)>,
         rng: &mut ChaCha8Rng,
         scratch: &mut Scratch,
         audio_out: &mut [f32],
@@ -399,6 +458,15 @@ impl Loader {
         let crop_len = self.audio.crop_len();
         scratch.crop.resize(crop_len, 0.0);
         self.cache.audio_f32(index, offset, &mut scratch.crop)?;
+        let media_err = |what: &str| {
+            let context = format!("corrupting the {what} of sample {index}");
+            move |source| CacheError::Media { context, source }
+        };
+        if let Some((c, c_seed)) = corruption {
+            let sr = self.cache.options().sample_rate;
+            c.apply_audio(&mut scratch.crop, sr, c_seed, index as u64)
+                .map_err(media_err("audio"))?;
+        }
         self.spectrogram_into(
             &scratch.crop,
             &mut scratch.spec,
@@ -424,8 +492,29 @@ impl Loader {
             width: frames.width as u32,
         };
         scratch.frame.resize(plane * 3, 0);
+        // The selected frames, corrupted as one clip (occlusion and dropped frames act
+        // across frames) before the resize.
+        let frame_bytes = frames.height * frames.width * 3;
+        let corrupt_frames = corruption.filter(|(c, _)| c.visual.is_some());
+        if let Some((c, c_seed)) = corrupt_frames {
+            scratch.clip.clear();
+            for &p in &positions {
+                scratch.clip.extend_from_slice(frames.frame(p));
+            }
+            c.apply_frames(
+                &mut scratch.clip,
+                frames.width,
+                frames.height,
+                c_seed,
+                index as u64,
+            )
+            .map_err(media_err("frames"))?;
+        }
         for (k, &p) in positions.iter().enumerate() {
-            let src = frames.frame(p);
+            let src = match corrupt_frames {
+                Some(_) => &scratch.clip[k * frame_bytes..(k + 1) * frame_bytes],
+                None => frames.frame(p),
+            };
             let flip = match mode {
                 Mode::Train => {
                     let rect = image_ops::random_resized_crop_params(
@@ -503,8 +592,19 @@ impl Loader {
             return Ok(None);
         }
         let rec = self.cache.record(index)?;
-        let mut audio = vec![0i16; crop_len];
-        self.cache.audio_i16(index, offset, &mut audio)?;
+        let audio = match corruption {
+            // The stored crop is what the sample arrived as (f32 = i16 / 32768 both ways).
+            Some((c, _)) if c.audio.is_some() => scratch
+                .crop
+                .iter()
+                .map(|&x| crate::prep::f32_to_i16(x))
+                .collect(),
+            _ => {
+                let mut audio = vec![0i16; crop_len];
+                self.cache.audio_i16(index, offset, &mut audio)?;
+                audio
+            }
+        };
         Ok(Some(Arc::new(CompactSample {
             index,
             label: rec.label,

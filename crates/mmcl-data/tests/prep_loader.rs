@@ -469,6 +469,67 @@ fn compact_copies_replay_through_the_evaluation_path() {
 }
 
 #[test]
+fn corrupted_batches_are_seeded_per_clip_and_clean_is_the_plain_evaluation() {
+    use mmcl_media::corrupt::{AudioCorruption, Corruption, VisualCorruption};
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, _) = dataset(dir.path(), 5);
+    let out = dir.path().join("cache");
+    prepare(&manifest, &out, &opts()).unwrap();
+    let cache = Arc::new(Cache::open(&out).unwrap());
+    let cfg = LoaderConfig {
+        compact: true,
+        ..loader_cfg()
+    };
+    let loader = Loader::new(cache.clone(), cfg).unwrap();
+    let idx = [4usize, 1, 3];
+    let eval = loader.batch(&idx, Mode::Eval, 0, 0).unwrap();
+    // Severity 0 (clean) is the plain evaluation, bit for bit.
+    let clean = loader.batch_corrupted(&idx, &Corruption::default(), 7).unwrap();
+    assert_eq!((&clean.audio, &clean.video), (&eval.audio, &eval.video));
+
+    let noise: Corruption = "audio:white:3+visual:noise:2".parse().unwrap();
+    let a = loader.batch_corrupted(&idx, &noise, 7).unwrap();
+    assert_ne!(a.audio, eval.audio);
+    assert_ne!(a.video, eval.video);
+    // Seeded: same seed same batch; another seed another one; a clip's corruption does
+    // not depend on the batch it is in.
+    assert_eq!(a, loader.batch_corrupted(&idx, &noise, 7).unwrap());
+    assert_ne!(a.audio, loader.batch_corrupted(&idx, &noise, 8).unwrap().audio);
+    let alone = loader.batch_corrupted(&[1], &noise, 7).unwrap();
+    let (na, nv) = (a.audio.len() / 3, a.video.len() / 3);
+    assert_eq!(alone.audio, a.audio[na..2 * na]);
+    assert_eq!(alone.video, a.video[nv..2 * nv]);
+
+    // Missing audio: the spectrogram of silence; missing frames: normalised black; the
+    // other modality untouched.
+    let silent = loader
+        .batch_corrupted(&idx, &Corruption::audio(AudioCorruption::Missing), 7)
+        .unwrap();
+    assert!(silent.audio.windows(2).all(|w| w[0] == w[1]), "one value: silence");
+    assert_eq!(silent.video, eval.video);
+    let black = loader
+        .batch_corrupted(&idx, &Corruption::visual(VisualCorruption::Missing), 7)
+        .unwrap();
+    assert_eq!(black.audio, eval.audio);
+    let black_r = -image_ops::IMAGENET_MEAN[0] / image_ops::IMAGENET_STD[0];
+    assert!((black.video[0] - black_r).abs() < 1e-6, "{}", black.video[0]);
+
+    // A training corruption follows its sample in every mode and into its compact form.
+    let missing_audio = Corruption::audio(AudioCorruption::Missing);
+    let withheld = Loader::new(cache, cfg)
+        .unwrap()
+        .with_train_corruptions([(1usize, missing_audio)].into_iter().collect());
+    let train = withheld.batch(&[4, 1], Mode::Train, 3, 0).unwrap();
+    let plain = loader.batch(&[4, 1], Mode::Train, 3, 0).unwrap();
+    let n = train.audio.len() / 2;
+    assert_eq!(train.audio[..n], plain.audio[..n], "sample 4 keeps its audio");
+    assert_eq!(train.audio[n..], silent.audio[na..2 * na], "sample 1 is silent");
+    assert_eq!(train.video, plain.video);
+    assert!(train.compact[1].audio.iter().all(|&x| x == 0));
+    assert_eq!(train.compact[0].audio, plain.compact[0].audio);
+}
+
+#[test]
 fn loader_rejects_configs_the_cache_cannot_serve() {
     let dir = tempfile::tempdir().unwrap();
     let (manifest, _) = dataset(dir.path(), 1);
