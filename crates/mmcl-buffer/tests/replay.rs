@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use mmcl_buffer::*;
-use mmcl_data::loader::CompactSample;
 
 fn ids(buf: &ReplayBuffer<(u32, u32)>) -> Vec<u32> {
     buf.iter().map(|x| x.0).collect()
@@ -112,26 +111,12 @@ fn sampling_is_without_replacement_and_capped() {
 }
 
 fn sample(i: u32, logits: bool) -> MemoryItem {
-    let frames: Vec<u8> = (0..2 * 3 * 4 * 3)
-        .map(|k| (k as u32 * 7 + i) as u8)
-        .collect();
-    let audio: Vec<i16> = (0..(5 + i % 3) as i16)
-        .map(|k| k * 1000 - i as i16)
-        .collect();
     let logits = logits.then(|| StoredLogits {
         audio: vec![i as f32, 0.5, -1.0],
         visual: vec![0.25, i as f32 * 2.0, 3.0],
         fused: vec![-0.5, 1.5, i as f32],
     });
-    let sample = CompactSample {
-        index: 1000 + i as usize,
-        label: i % 9,
-        super_label: i % 2,
-        audio,
-        sample_rate: 16_000,
-        frames,
-        frame_shape: [2, 3, 4],
-    };
+    let sample = mmcl_testkit::compact_sample(1000 + i as usize, [2, 3, 4], 5 + i as usize % 3);
     MemoryItem::new(Arc::new(sample), i % 4, logits).unwrap()
 }
 

@@ -116,15 +116,7 @@ mod tests {
     use super::*;
 
     fn compact(i: usize) -> Arc<CompactSample> {
-        Arc::new(CompactSample {
-            index: 1_000_000 + i,
-            label: 300 + i as u32,
-            super_label: 9 + i as u32,
-            audio: vec![i16::MIN, -1, 0, 1, i16::MAX, i as i16],
-            sample_rate: 16_000,
-            frames: (0..2 * 3 * 4 * 3).map(|k| (k * 5 + i) as u8).collect(),
-            frame_shape: [2, 3, 4],
-        })
+        Arc::new(mmcl_testkit::compact_sample(1_000_000 + i, [2, 3, 4], 6))
     }
 
     #[test]

@@ -39,7 +39,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use mmcl_data::cache::Cache;
-use mmcl_data::loader::{self, Loader, LoaderConfig, Mode};
+use mmcl_data::loader::{self, splitmix64, Loader, LoaderConfig, Mode};
 use mmcl_io::DirLock;
 use mmcl_methods::{
     build as build_method, Method, MethodError, MethodKind, Net, Optimizer, StepEnv, TrainBatch,
@@ -110,13 +110,6 @@ pub struct Setup {
     pub scenario: Scenario,
     /// Class names by label, from the cache.
     pub class_names: BTreeMap<u32, String>,
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Seed of the data stream (shuffle, augmentation) of `task`.

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cache, prep_options, small_seq, synth_manifest, tiny_config};
+use common::{small_seq, tiny_config};
 use mmcl_data::prep::prepare;
 use mmcl_methods::MethodKind;
 use mmcl_model::Modality;
@@ -18,6 +18,7 @@ use mmcl_scheduler::{
     SchedulerError, TrainSection,
 };
 use mmcl_synth::Profile;
+use mmcl_testkit::{prep_options, tiny_cache, tiny_manifest};
 
 /// The shared tiny run (Seq, 3 tasks of 4 classes: one step per epoch at batch 16) with
 /// momentum, so the optimiser has state to check, and no extra evaluations.
@@ -346,7 +347,7 @@ fn two_identical_preps_write_byte_identical_caches() {
     let dir = tempfile::tempdir().unwrap();
     let prep = |name: &str| {
         let out = dir.path().join(name);
-        prepare(synth_manifest(), &out, &prep_options(&profile)).unwrap();
+        prepare(tiny_manifest(), &out, &prep_options(&profile)).unwrap();
         out
     };
     let (a, b) = (prep("a"), prep("b"));
@@ -369,7 +370,7 @@ fn a_second_prep_into_a_cache_in_use_is_refused_naming_the_holder() {
     let out = dir.path().join("cache");
     std::fs::create_dir_all(&out).unwrap();
     let held = mmcl_io::DirLock::acquire(&out).unwrap();
-    let e = prepare(synth_manifest(), &out, &prep_options(&profile)).unwrap_err();
+    let e = prepare(tiny_manifest(), &out, &prep_options(&profile)).unwrap_err();
     assert!(
         e.to_string()
             .contains(&format!("is in use by process {}", std::process::id())),
@@ -426,7 +427,7 @@ fn a_failed_setup_leaves_nothing_so_the_same_command_can_be_rerun() {
     bad.cache = dir.path().join("no-such-cache");
     assert!(train(&bad, &out, &RunOptions::default()).is_err());
     assert!(!out.exists());
-    bad.cache = cache().to_owned();
+    bad.cache = tiny_cache().to_owned();
     bad.device = "cuda:99".into();
     assert!(train(&bad, &out, &RunOptions::default()).is_err());
     assert!(!out.join("config.toml").exists());
