@@ -21,6 +21,7 @@ pub mod experiment;
 pub mod gcil;
 mod prefetch;
 pub mod results;
+pub mod robustness;
 pub mod run;
 pub mod scenario;
 

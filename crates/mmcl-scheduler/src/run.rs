@@ -194,13 +194,13 @@ impl Setup {
 
 /// The accumulated evaluation of one test set under one mode.
 #[derive(Default, Clone)]
-struct SetEval {
-    n: usize,
-    correct: usize,
-    task_il_correct: usize,
-    confidences: Vec<f32>,
-    hits: Vec<bool>,
-    predictions: Vec<u32>,
+pub(crate) struct SetEval {
+    pub(crate) n: usize,
+    pub(crate) correct: usize,
+    pub(crate) task_il_correct: usize,
+    pub(crate) confidences: Vec<f32>,
+    pub(crate) hits: Vec<bool>,
+    pub(crate) predictions: Vec<u32>,
 }
 
 fn softmax_row(row: &[f32]) -> (usize, f32) {
@@ -222,6 +222,19 @@ fn evaluate(
     method: &dyn Method,
     model: &AvNet,
     sets: &[(&[usize], &[u32])],
+) -> Result<Vec<Vec<SetEval>>, SchedulerError> {
+    evaluate_observed(setup, method, model, sets, None, &mut |_| Ok(()))
+}
+
+/// [`evaluate`] with the test clips under `corruption` (drawn from the run seed and the
+/// clip; `None` = clean), handing every batch's outputs (one tensor per mode) to `observe`.
+pub(crate) fn evaluate_observed(
+    setup: &Setup,
+    method: &dyn Method,
+    model: &AvNet,
+    sets: &[(&[usize], &[u32])],
+    corruption: Option<&mmcl_media::corrupt::Corruption>,
+    observe: &mut dyn FnMut(&[Tensor]) -> Result<(), SchedulerError>,
 ) -> Result<Vec<Vec<SetEval>>, SchedulerError> {
     let modes = method.modes().len();
     let mut out = vec![vec![SetEval::default(); sets.len()]; modes];
@@ -259,10 +272,10 @@ fn evaluate(
     Ok(out)
 }
 
-struct RunState {
-    net: Net,
-    method: Box<dyn Method>,
-    results: RunResults,
+pub(crate) struct RunState {
+    pub(crate) net: Net,
+    pub(crate) method: Box<dyn Method>,
+    pub(crate) results: RunResults,
 }
 
 /// The training tasks of a run: the scenario's, or one merged task for JOINT.
@@ -335,7 +348,7 @@ impl RunDir {
     pub fn latest_checkpoint(&self) -> Option<PathBuf> {
         checkpoint::find(&self.checkpoint_root()).ok()?.dir
     }
-    fn checkpoint_root(&self) -> PathBuf {
+    pub(crate) fn checkpoint_root(&self) -> PathBuf {
         self.path.join(CHECKPOINT_DIR)
     }
     /// Wall time the run has spent so far, as its sessions last recorded it (0 if none).
@@ -489,7 +502,7 @@ fn new_state(setup: &Setup) -> Result<RunState, SchedulerError> {
     })
 }
 
-fn load_state(setup: &Setup, ckpt: &Path) -> Result<RunState, SchedulerError> {
+pub(crate) fn load_state(setup: &Setup, ckpt: &Path) -> Result<RunState, SchedulerError> {
     let mut state = new_state(setup)?;
     state.net.model.load(ckpt.join(MODEL_FILE))?;
     state.net.opt.load(&ckpt.join(OPTIM_FILE))?;
