@@ -681,222 +681,398 @@ fn progress_bar(opts: &RunOptions, len: u64) -> ProgressBar {
     pb
 }
 
+/// This session of a run: its options, its clock and its training steps so far.
+struct Session<'a> {
+    opts: &'a RunOptions,
+    /// The run's wall time recorded by earlier sessions (a killed session's time after its
+    /// last checkpoint included).
+    elapsed_before: f64,
+    start: Instant,
+    /// Training steps of this session (all tasks), for `stop_after_steps`.
+    steps: usize,
+}
+
+impl<'a> Session<'a> {
+    fn start(opts: &'a RunOptions, results: &RunResults, rd: &RunDir) -> Self {
+        Session {
+            opts,
+            elapsed_before: results.elapsed_s.max(rd.recorded_elapsed()),
+            start: Instant::now(),
+            steps: 0,
+        }
+    }
+    /// The run's wall time so far.
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.start.elapsed().as_secs_f64()
+    }
+}
+
+/// The cache indices of every evaluation task's test set, in task order.
+fn test_set_indices(setup: &Setup) -> Vec<Vec<usize>> {
+    setup
+        .scenario
+        .tasks
+        .iter()
+        .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
+        .collect()
+}
+
+/// The evaluation tasks' test sets with their Task-IL masks (empty without Task-IL).
+struct TestSets {
+    indices: Vec<Vec<usize>>,
+    masks: Vec<Vec<u32>>,
+}
+
+impl TestSets {
+    fn new(setup: &Setup) -> Self {
+        let masks = setup
+            .scenario
+            .tasks
+            .iter()
+            .map(|t| {
+                if setup.scenario.task_il {
+                    t.new_targets.clone()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        TestSets {
+            indices: test_set_indices(setup),
+            masks,
+        }
+    }
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    /// The first `n` sets as [`evaluate`] takes them.
+    fn first(&self, n: usize) -> Vec<(&[usize], &[u32])> {
+        (0..n)
+            .map(|i| (&self.indices[i][..], &self.masks[i][..]))
+            .collect()
+    }
+}
+
+/// The empty per-mode results of a run about to train its first task, with the accuracy
+/// of the untrained network on every test set when `eval_random_init` asks for it.
+fn initial_mode_results(
+    setup: &Setup,
+    state: &RunState,
+) -> Result<Vec<ModeResults>, SchedulerError> {
+    let modes = state.method.modes();
+    let n_eval = setup.scenario.tasks.len();
+    let random_init = if setup.config.train.eval_random_init {
+        let owned = test_set_indices(setup);
+        let sets: Vec<(&[usize], &[u32])> = owned.iter().map(|v| (&v[..], &[][..])).collect();
+        let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
+        ev.iter()
+            .map(|per_set| per_set.iter().map(|e| Some(e.correct as u64)).collect())
+            .collect()
+    } else {
+        vec![vec![None; n_eval]; modes.len()]
+    };
+    Ok(modes
+        .iter()
+        .zip(random_init)
+        .map(|(m, ri)| ModeResults {
+            mode: m.as_str().into(),
+            correct: Vec::new(),
+            task_il_correct: setup.scenario.task_il.then(Vec::new),
+            predicted: Vec::new(),
+            calibration: Vec::new(),
+            random_init_correct: ri,
+        })
+        .collect())
+}
+
+/// Where training is, for progress, interruption and error reports.
+struct TrainCursor<'a, 's> {
+    session: &'a mut Session<'s>,
+    pb: ProgressBar,
+    task: usize,
+    epochs: usize,
+    /// The last (epoch, step) started.
+    last: (usize, usize),
+}
+
+/// What training one task produced.
+struct TaskTrained {
+    epoch_loss: Vec<f64>,
+    steps: usize,
+    last: (usize, usize),
+}
+
+/// Trains task `t` of `tasks` epoch by epoch, logging each epoch's mean loss.
+fn train_task(
+    setup: &Setup,
+    rd: &RunDir,
+    state: &mut RunState,
+    session: &mut Session,
+    tasks: &[crate::scenario::Task],
+    t: usize,
+) -> Result<TaskTrained, SchedulerError> {
+    let cfg = &setup.config;
+    let task = &tasks[t];
+    let indices: Vec<usize> = task.train.iter().map(|&i| setup.train_idx[i]).collect();
+    let steps_per_epoch = indices.len().div_ceil(cfg.train.batch_size);
+    let epochs = cfg
+        .train
+        .epochs_for(cfg.method.kind, indices.len(), setup.train_idx.len());
+    let pb = progress_bar(session.opts, (steps_per_epoch * epochs) as u64);
+    pb.set_prefix(format!("task {}/{}", t + 1, tasks.len()));
+    state.method.begin_task(t)?;
+    let mut cursor = TrainCursor {
+        session,
+        pb,
+        task: t,
+        epochs,
+        last: (0, 0),
+    };
+    let mut trained = TaskTrained {
+        epoch_loss: Vec::with_capacity(epochs),
+        steps: 0,
+        last: (0, 0),
+    };
+    for epoch in 0..epochs {
+        let sum = train_epoch(
+            setup,
+            state,
+            &mut cursor,
+            &indices,
+            epoch,
+            &mut trained.steps,
+        )?;
+        let mean = sum / steps_per_epoch.max(1) as f64;
+        trained.epoch_loss.push(mean);
+        rd.log(&format!("task {t} epoch {epoch} loss {mean:.5}"));
+        rd.record_elapsed(cursor.session.elapsed());
+    }
+    cursor.pb.finish_and_clear();
+    trained.last = cursor.last;
+    Ok(trained)
+}
+
+/// One epoch of the task at `cursor` over `indices` (shuffled for the epoch), the next batch
+/// loading on a background thread while this one trains; returns the sum of the step losses.
+fn train_epoch(
+    setup: &Setup,
+    state: &mut RunState,
+    cursor: &mut TrainCursor,
+    indices: &[usize],
+    epoch: usize,
+    task_steps: &mut usize,
+) -> Result<f64, SchedulerError> {
+    let cfg = &setup.config;
+    let t = cursor.task;
+    let seed = task_seed(cfg.seed, t);
+    let order = loader::shuffled(indices, seed, epoch as u64);
+    let mut sum = 0.0f64;
+    let chunks: Vec<&[usize]> = order.chunks(cfg.train.batch_size).collect();
+    let ahead = if cursor.session.opts.sync_loading {
+        0
+    } else {
+        1
+    };
+    let load = |chunk: &&[usize]| -> Result<_, SchedulerError> {
+        Ok(setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?)
+    };
+    for_each_prefetched(&chunks, ahead, load, |step, chunk, b| {
+        cursor.last = (epoch, step);
+        let session = &mut *cursor.session;
+        if session
+            .opts
+            .stop_after_steps
+            .is_some_and(|n| session.steps >= n)
+        {
+            cursor.pb.abandon();
+            return Err(SchedulerError::Interrupted {
+                task: t,
+                epoch,
+                step,
+            });
+        }
+        let loss = match train_step(setup, state, t, (epoch, step), chunk, b) {
+            Ok(l) => l,
+            Err(e) => {
+                cursor.pb.abandon();
+                return Err(e);
+            }
+        };
+        sum += loss as f64;
+        *task_steps += 1;
+        cursor.session.steps += 1;
+        cursor.pb.inc(1);
+        cursor.pb.set_message(format!(
+            "epoch {}/{} loss {loss:.4}",
+            epoch + 1,
+            cursor.epochs
+        ));
+        Ok(())
+    })
+    .map_err(|e| diverged_or(e, state, t, cursor.last))?;
+    Ok(sum)
+}
+
+/// One optimisation step of the method on the loaded batch `b` of cache samples `chunk`.
+fn train_step(
+    setup: &Setup,
+    state: &mut RunState,
+    t: usize,
+    (epoch, step): (usize, usize),
+    chunk: &[usize],
+    b: mmcl_data::loader::Batch,
+) -> Result<f32, SchedulerError> {
+    let targets: Vec<u32> = chunk.iter().map(|&i| setup.target(i)).collect();
+    let batch = TrainBatch {
+        audio: Tensor::from_vec(b.audio, &b.audio_shape, &setup.device)?,
+        video: Tensor::from_vec(b.video, &b.video_shape, &setup.device)?,
+        targets,
+        compact: b.compact,
+    };
+    let mut rng = step_rng(setup.config.seed, t, epoch, step);
+    let mut env = StepEnv {
+        loader: &setup.loader,
+        rng: &mut rng,
+    };
+    Ok(state.method.observe(&mut state.net, &batch, &mut env)?)
+}
+
+/// The method's end of task `t` (SAMM's calibration), with its own step generator.
+fn end_task(
+    setup: &Setup,
+    state: &mut RunState,
+    t: usize,
+    last: (usize, usize),
+) -> Result<(), SchedulerError> {
+    let mut rng = step_rng(setup.config.seed, t, usize::MAX, 0);
+    let mut env = StepEnv {
+        loader: &setup.loader,
+        rng: &mut rng,
+    };
+    if let Err(e) = state.method.end_task(&mut state.net, &mut env) {
+        return Err(diverged_or(e.into(), state, t, last));
+    }
+    Ok(())
+}
+
+/// Evaluates after task `t` on the test sets seen so far (all for JOINT), plus the next one
+/// if `eval_future` asks (forward transfer needs only the next task's accuracy before
+/// training it), and appends the raw facts to every mode's results (mmcl-metrics derives
+/// every number from them). Returns the number of seen test sets.
+fn record_evaluation(
+    setup: &Setup,
+    state: &mut RunState,
+    sets: &TestSets,
+    t: usize,
+) -> Result<usize, SchedulerError> {
+    let cfg = &setup.config;
+    let n_eval = sets.len();
+    let seen = if cfg.method.kind == MethodKind::Joint {
+        n_eval
+    } else {
+        t + 1
+    };
+    let upto = if cfg.train.eval_future {
+        (seen + 1).min(n_eval)
+    } else {
+        seen
+    };
+    let ev = evaluate(
+        setup,
+        state.method.as_ref(),
+        &state.net.model,
+        &sets.first(upto),
+    )?;
+    let bin_rule = mmcl_losses::ConfidenceBins::new(mmcl_losses::ECE_BINS)?;
+    for (m, per_set) in ev.iter().enumerate() {
+        let mr = &mut state.results.modes[m];
+        let row = |count: fn(&SetEval) -> usize| -> Vec<Option<u64>> {
+            let mut r: Vec<Option<u64>> = per_set.iter().map(|e| Some(count(e) as u64)).collect();
+            r.resize(n_eval, None);
+            r
+        };
+        mr.correct.push(row(|e| e.correct));
+        if let Some(til) = mr.task_il_correct.as_mut() {
+            til.push(row(|e| e.task_il_correct));
+        }
+        let mut predicted = vec![0u64; setup.scenario.num_outputs];
+        let mut bins = CalibrationBins::new(bin_rule.len());
+        for e in &per_set[..seen] {
+            for ((&p, &conf), &hit) in e.predictions.iter().zip(&e.confidences).zip(&e.hits) {
+                predicted[p as usize] += 1;
+                bins.record(&bin_rule, conf, hit);
+            }
+        }
+        mr.predicted.push(predicted);
+        mr.calibration.push(bins);
+    }
+    if let Some(temps) = state.method.temperatures() {
+        state.results.temperatures.push(temps.map(|v| v as f64));
+    }
+    Ok(seen)
+}
+
+/// `"<mode> <correct>/<n>"` per mode on the first `seen` test sets, from the last row.
+fn seen_summary(results: &RunResults, sets: &TestSets, seen: usize) -> String {
+    let seen_n: usize = sets.indices[..seen].iter().map(Vec::len).sum();
+    let summary: Vec<String> = results
+        .modes
+        .iter()
+        .map(|m| {
+            let correct: u64 = m
+                .correct
+                .last()
+                .map_or(0, |row| row.iter().take(seen).map(|c| c.unwrap_or(0)).sum());
+            format!("{} {correct}/{seen_n}", m.mode)
+        })
+        .collect();
+    summary.join(", ")
+}
+
+/// Trains the tasks the run has still to do, each followed by the method's end of task, the
+/// evaluation, the log line and the checkpoint (results.json last).
 fn drive(
     setup: &Setup,
     rd: &RunDir,
     mut state: RunState,
     opts: &RunOptions,
 ) -> Result<RunResults, SchedulerError> {
-    let cfg = &setup.config;
     let tasks = training_tasks(setup);
-    let eval_tasks = &setup.scenario.tasks;
-    let n_eval = eval_tasks.len();
-    let session_start = Instant::now();
-    // A killed session's time after its last checkpoint is in the recorded elapsed time.
-    let elapsed_before = state.results.elapsed_s.max(rd.recorded_elapsed());
-    let mut session_steps = 0usize;
-    let modes = state.method.modes();
-
+    let mut session = Session::start(opts, &state.results, rd);
     if state.results.modes.is_empty() {
-        let random_init = if cfg.train.eval_random_init {
-            let owned: Vec<Vec<usize>> = eval_tasks
-                .iter()
-                .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
-                .collect();
-            let sets: Vec<(&[usize], &[u32])> = owned.iter().map(|v| (&v[..], &[][..])).collect();
-            let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
-            ev.iter()
-                .map(|per_set| per_set.iter().map(|e| Some(e.correct as u64)).collect())
-                .collect()
-        } else {
-            vec![vec![None; n_eval]; modes.len()]
-        };
-        state.results.modes = modes
-            .iter()
-            .zip(random_init)
-            .map(|(m, ri)| ModeResults {
-                mode: m.as_str().into(),
-                correct: Vec::new(),
-                task_il_correct: setup.scenario.task_il.then(Vec::new),
-                predicted: Vec::new(),
-                calibration: Vec::new(),
-                random_init_correct: ri,
-            })
-            .collect();
+        state.results.modes = initial_mode_results(setup, &state)?;
     }
-
-    let test_sets: Vec<Vec<usize>> = eval_tasks
-        .iter()
-        .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
-        .collect();
-    let masks: Vec<Vec<u32>> = eval_tasks
-        .iter()
-        .map(|t| {
-            if setup.scenario.task_il {
-                t.new_targets.clone()
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
-
+    let sets = TestSets::new(setup);
     for t in state.results.tasks_done..tasks.len() {
-        let task = &tasks[t];
         let train_start = Instant::now();
-        let indices: Vec<usize> = task.train.iter().map(|&i| setup.train_idx[i]).collect();
-        let steps_per_epoch = indices.len().div_ceil(cfg.train.batch_size);
-        let epochs = cfg
-            .train
-            .epochs_for(cfg.method.kind, indices.len(), setup.train_idx.len());
-        let pb = progress_bar(opts, (steps_per_epoch * epochs) as u64);
-        pb.set_prefix(format!("task {}/{}", t + 1, tasks.len()));
-        state.method.begin_task(t)?;
-        let seed = task_seed(cfg.seed, t);
-        let mut epoch_loss = Vec::with_capacity(epochs);
-        let mut steps = 0;
-        let mut last = (0, 0);
-        for epoch in 0..epochs {
-            let order = loader::shuffled(&indices, seed, epoch as u64);
-            let mut sum = 0.0f64;
-            let chunks: Vec<&[usize]> = order.chunks(cfg.train.batch_size).collect();
-            // The next batch loads on a background thread while this one trains.
-            let ahead = if opts.sync_loading { 0 } else { 1 };
-            let load = |chunk: &&[usize]| -> Result<_, SchedulerError> {
-                Ok(setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?)
-            };
-            for_each_prefetched(&chunks, ahead, load, |step, chunk, b| {
-                last = (epoch, step);
-                if opts.stop_after_steps.is_some_and(|n| session_steps >= n) {
-                    pb.abandon();
-                    return Err(SchedulerError::Interrupted {
-                        task: t,
-                        epoch,
-                        step,
-                    });
-                }
-                let targets: Vec<u32> = chunk.iter().map(|&i| setup.target(i)).collect();
-                let batch = TrainBatch {
-                    audio: Tensor::from_vec(b.audio, &b.audio_shape, &setup.device)?,
-                    video: Tensor::from_vec(b.video, &b.video_shape, &setup.device)?,
-                    targets,
-                    compact: b.compact,
-                };
-                let mut rng = step_rng(cfg.seed, t, epoch, step);
-                let mut env = StepEnv {
-                    loader: &setup.loader,
-                    rng: &mut rng,
-                };
-                let loss = match state.method.observe(&mut state.net, &batch, &mut env) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        pb.abandon();
-                        return Err(e.into());
-                    }
-                };
-                sum += loss as f64;
-                steps += 1;
-                session_steps += 1;
-                pb.inc(1);
-                pb.set_message(format!("epoch {}/{} loss {loss:.4}", epoch + 1, epochs));
-                Ok(())
-            })
-            .map_err(|e| diverged_or(e, &state, t, last))?;
-            let mean = sum / steps_per_epoch.max(1) as f64;
-            epoch_loss.push(mean);
-            rd.log(&format!("task {t} epoch {epoch} loss {mean:.5}"));
-            rd.record_elapsed(elapsed_before + session_start.elapsed().as_secs_f64());
-        }
-        pb.finish_and_clear();
-        {
-            let mut rng = step_rng(cfg.seed, t, usize::MAX, 0);
-            let mut env = StepEnv {
-                loader: &setup.loader,
-                rng: &mut rng,
-            };
-            if let Err(e) = state.method.end_task(&mut state.net, &mut env) {
-                return Err(diverged_or(e.into(), &state, t, last));
-            }
-        }
+        let trained = train_task(setup, rd, &mut state, &mut session, &tasks, t)?;
+        end_task(setup, &mut state, t, trained.last)?;
         let train_s = train_start.elapsed().as_secs_f64();
 
-        // Evaluate on the test sets: seen ones (all for JOINT), plus future ones if asked.
         let eval_start = Instant::now();
-        let joint = cfg.method.kind == MethodKind::Joint;
-        let seen = if joint { n_eval } else { t + 1 };
-        // Forward transfer needs only the next task's accuracy before training it.
-        let upto = if cfg.train.eval_future {
-            (seen + 1).min(n_eval)
-        } else {
-            seen
-        };
-        let sets: Vec<(&[usize], &[u32])> = (0..upto)
-            .map(|i| (&test_sets[i][..], &masks[i][..]))
-            .collect();
-        let ev = evaluate(setup, state.method.as_ref(), &state.net.model, &sets)?;
-        // Raw facts only (see the results module); mmcl-metrics derives every number.
-        let bin_rule = mmcl_losses::ConfidenceBins::new(mmcl_losses::ECE_BINS)?;
-        for (m, per_set) in ev.iter().enumerate() {
-            let mr = &mut state.results.modes[m];
-            let row = |count: fn(&SetEval) -> usize| -> Vec<Option<u64>> {
-                let mut r: Vec<Option<u64>> =
-                    per_set.iter().map(|e| Some(count(e) as u64)).collect();
-                r.resize(n_eval, None);
-                r
-            };
-            mr.correct.push(row(|e| e.correct));
-            if let Some(til) = mr.task_il_correct.as_mut() {
-                til.push(row(|e| e.task_il_correct));
-            }
-            let mut predicted = vec![0u64; setup.scenario.num_outputs];
-            let mut bins = CalibrationBins::new(bin_rule.len());
-            for e in &per_set[..seen] {
-                for ((&p, &conf), &hit) in e.predictions.iter().zip(&e.confidences).zip(&e.hits) {
-                    predicted[p as usize] += 1;
-                    bins.record(&bin_rule, conf, hit);
-                }
-            }
-            mr.predicted.push(predicted);
-            mr.calibration.push(bins);
-        }
-        if let Some(temps) = state.method.temperatures() {
-            state.results.temperatures.push(temps.map(|v| v as f64));
-        }
+        let seen = record_evaluation(setup, &mut state, &sets, t)?;
         let eval_s = eval_start.elapsed().as_secs_f64();
         state.results.training.push(TaskTraining {
-            epoch_loss,
-            steps,
+            epoch_loss: trained.epoch_loss,
+            steps: trained.steps,
             train_s,
             eval_s,
         });
         state.results.tasks_done = t + 1;
         state.results.finished = t + 1 == tasks.len();
-        state.results.elapsed_s = elapsed_before + session_start.elapsed().as_secs_f64();
-        let seen_n: usize = test_sets[..seen].iter().map(Vec::len).sum();
-        let summary: Vec<String> = state
-            .results
-            .modes
-            .iter()
-            .map(|m| {
-                let correct: u64 = m
-                    .correct
-                    .last()
-                    .map_or(0, |row| row.iter().take(seen).map(|c| c.unwrap_or(0)).sum());
-                format!("{} {correct}/{seen_n}", m.mode)
-            })
-            .collect();
+        state.results.elapsed_s = session.elapsed();
+        let summary = seen_summary(&state.results, &sets, seen);
         rd.log(&format!(
-            "task {t} done: correct on the seen test sets {} ({train_s:.1} s train, {eval_s:.1} s eval)",
-            summary.join(", ")
+            "task {t} done: correct on the seen test sets {summary} ({train_s:.1} s train, {eval_s:.1} s eval)"
         ));
         if opts.progress {
             eprintln!(
-                "task {}/{}: correct on the seen test sets {}",
+                "task {}/{}: correct on the seen test sets {summary}",
                 t + 1,
-                tasks.len(),
-                summary.join(", ")
+                tasks.len()
             );
         }
-        save_checkpoint(rd, t, &state, last)?;
+        save_checkpoint(rd, t, &state, trained.last)?;
         rd.record_elapsed(state.results.elapsed_s);
         state.results.write(&rd.results_path())?;
     }
@@ -930,12 +1106,7 @@ pub fn eval_checkpoint(
         })?;
     let setup = Setup::open(&config)?;
     let state = load_state(&setup, &ckpt)?;
-    let test_sets: Vec<Vec<usize>> = setup
-        .scenario
-        .tasks
-        .iter()
-        .map(|t| t.test.iter().map(|&i| setup.test_idx[i]).collect())
-        .collect();
+    let test_sets = test_set_indices(&setup);
     let sets: Vec<(&[usize], &[u32])> = test_sets.iter().map(|v| (&v[..], &[][..])).collect();
     let ev = evaluate(&setup, state.method.as_ref(), &state.net.model, &sets)?;
     Ok(state
