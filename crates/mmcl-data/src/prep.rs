@@ -224,6 +224,10 @@ pub struct PrepReport {
 }
 
 /// Reads the manifest at `manifest_path` and builds (or resumes) the cache in `out`.
+///
+/// Steps: open (or check) the cache header and mark the cache incomplete; find the shards
+/// an earlier run finished; decode the others in parallel; assemble the header and the
+/// report from every shard's own metadata; write them, the header last.
 pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<PrepReport> {
     let start = Instant::now();
     let manifest = Manifest::read(manifest_path).map_err(|e| CacheError::Manifest {
@@ -240,95 +244,17 @@ pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<P
     // One writer per cache: a second prep into it is refused at once, naming the holder.
     let _lock = mmcl_io::DirLock::acquire(out)?;
     let rows = manifest.entries.len();
-    let mut header = match CacheHeader::read(out) {
-        Ok(h) => {
-            check_compatible(out, manifest_path, &h, &sha, &options)?;
-            h
-        }
-        Err(CacheError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            CacheHeader::new(
-                sha.clone(),
-                manifest_path.display().to_string(),
-                options,
-                rows,
-            )
-        }
-        Err(e) => return Err(e),
-    };
-    header.complete = false;
-    header.write(out)?;
-    let tmp_dir = out.join(TMP_DIR);
-    if tmp_dir.exists() {
-        fs::remove_dir_all(&tmp_dir).map_err(|e| CacheError::io(&tmp_dir, e))?;
-    }
+    let mut header = open_header(out, manifest_path, &sha, options, rows)?;
+    remove_tmp_dir(out)?;
 
-    // Which shards are already done?
     let n_shards = rows.div_ceil(options.shard_clips);
-    let mut pending = Vec::new();
-    for k in 0..n_shards {
-        let first = k * options.shard_clips;
-        let count = options.shard_clips.min(rows - first);
-        let path = shard_dir.join(shard_file_name(k));
-        let done = path.exists()
-            && match read_shard_meta(&path) {
-                Ok(m) => {
-                    m.manifest_sha256 == sha
-                        && m.options == options
-                        && m.first_row == first
-                        && m.rows == count
-                }
-                Err(_) => false,
-            };
-        if !done {
-            pending.push((k, first, count));
-        }
-    }
-
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs)
-        .build()
-        .map_err(|e| {
-            CacheError::Config(format!("cannot start {} decoding threads: {e}", opts.jobs))
-        })?;
-    let pending_rows: usize = pending.iter().map(|p| p.2).sum();
-    let bar = progress_bar(pending_rows as u64, opts.progress);
+    let pending = pending_shards(&shard_dir, &sha, &options, rows);
     let decode_start = Instant::now();
-    for &(k, first, count) in &pending {
-        let entries = &manifest.entries[first..first + count];
-        let results: Vec<std::result::Result<PreparedClip, Box<SkipRecord>>> = pool.install(|| {
-            entries
-                .par_iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let r = decode_clip(&manifest, e, first + i, &options);
-                    bar.inc(1);
-                    r
-                })
-                .collect()
-        });
-        let mut clips = Vec::new();
-        let mut skipped = Vec::new();
-        for r in results {
-            match r {
-                Ok(c) => clips.push(c),
-                Err(s) => skipped.push(*s),
-            }
-        }
-        let id = ShardIdentity {
-            manifest_sha256: &sha,
-            options: &options,
-            first_row: first,
-            rows: count,
-        };
-        write_shard(out, k, &id, &clips, &skipped)?;
-    }
-    bar.finish_and_clear();
-    if tmp_dir.exists() {
-        fs::remove_dir_all(&tmp_dir).map_err(|e| CacheError::io(&tmp_dir, e))?;
-    }
+    decode_shards(&manifest, out, &sha, &options, &pending, opts)?;
+    remove_tmp_dir(out)?;
     let decode_seconds = decode_start.elapsed().as_secs_f64();
 
-    // Assemble the header and the report from the shards' own metadata.
+    let pending_rows: usize = pending.iter().map(|p| p.count).sum();
     let mut report = PrepReport {
         cache: out.to_path_buf(),
         manifest: manifest_path.to_path_buf(),
@@ -350,6 +276,146 @@ pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<P
         },
         bytes: 0,
     };
+    collect_shards(out, n_shards, &mut header, &mut report)?;
+    report.seconds = start.elapsed().as_secs_f64();
+    finish_cache(out, &mut header, &report)?;
+    Ok(report)
+}
+
+/// The cache's header: the existing one if it was built from this manifest with these
+/// options (else a typed mismatch error), or a new one; written back marked incomplete.
+fn open_header(
+    out: &Path,
+    manifest_path: &Path,
+    sha: &str,
+    options: CacheOptions,
+    rows: usize,
+) -> Result<CacheHeader> {
+    let mut header = match CacheHeader::read(out) {
+        Ok(h) => {
+            check_compatible(out, manifest_path, &h, sha, &options)?;
+            h
+        }
+        Err(CacheError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            CacheHeader::new(
+                sha.to_string(),
+                manifest_path.display().to_string(),
+                options,
+                rows,
+            )
+        }
+        Err(e) => return Err(e),
+    };
+    header.complete = false;
+    header.write(out)?;
+    Ok(header)
+}
+
+/// Removes what an interrupted shard write left in the cache's temporary folder.
+fn remove_tmp_dir(out: &Path) -> Result<()> {
+    let tmp_dir = out.join(TMP_DIR);
+    if tmp_dir.exists() {
+        fs::remove_dir_all(&tmp_dir).map_err(|e| CacheError::io(&tmp_dir, e))?;
+    }
+    Ok(())
+}
+
+/// A shard still to decode: its number and its manifest rows `first..first + count`.
+#[derive(Clone, Copy)]
+struct PendingShard {
+    k: usize,
+    first: usize,
+    count: usize,
+}
+
+/// The shards no earlier run finished for this manifest and these options (a shard file
+/// that does not read back, or holds other rows, is decoded again).
+fn pending_shards(
+    shard_dir: &Path,
+    sha: &str,
+    options: &CacheOptions,
+    rows: usize,
+) -> Vec<PendingShard> {
+    let mut pending = Vec::new();
+    for k in 0..rows.div_ceil(options.shard_clips) {
+        let first = k * options.shard_clips;
+        let count = options.shard_clips.min(rows - first);
+        let path = shard_dir.join(shard_file_name(k));
+        let done = path.exists()
+            && match read_shard_meta(&path) {
+                Ok(m) => {
+                    m.manifest_sha256 == sha
+                        && m.options == *options
+                        && m.first_row == first
+                        && m.rows == count
+                }
+                Err(_) => false,
+            };
+        if !done {
+            pending.push(PendingShard { k, first, count });
+        }
+    }
+    pending
+}
+
+/// Decodes the `pending` shards' clips on `opts.jobs` threads and writes each shard.
+fn decode_shards(
+    manifest: &Manifest,
+    out: &Path,
+    sha: &str,
+    options: &CacheOptions,
+    pending: &[PendingShard],
+    opts: &PrepOptions,
+) -> Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .build()
+        .map_err(|e| {
+            CacheError::Config(format!("cannot start {} decoding threads: {e}", opts.jobs))
+        })?;
+    let pending_rows: usize = pending.iter().map(|p| p.count).sum();
+    let bar = progress_bar(pending_rows as u64, opts.progress);
+    for &PendingShard { k, first, count } in pending {
+        let entries = &manifest.entries[first..first + count];
+        let results: Vec<std::result::Result<PreparedClip, Box<SkipRecord>>> = pool.install(|| {
+            entries
+                .par_iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let r = decode_clip(manifest, e, first + i, options);
+                    bar.inc(1);
+                    r
+                })
+                .collect()
+        });
+        let mut clips = Vec::new();
+        let mut skipped = Vec::new();
+        for r in results {
+            match r {
+                Ok(c) => clips.push(c),
+                Err(s) => skipped.push(*s),
+            }
+        }
+        let id = ShardIdentity {
+            manifest_sha256: sha,
+            options,
+            first_row: first,
+            rows: count,
+        };
+        write_shard(out, k, &id, &clips, &skipped)?;
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Lists every shard in `header` and counts its clips and skips into `report`, from the
+/// shards' own metadata (so a resumed prep reports the shards an earlier run wrote too).
+fn collect_shards(
+    out: &Path,
+    n_shards: usize,
+    header: &mut CacheHeader,
+    report: &mut PrepReport,
+) -> Result<()> {
     header.shards.clear();
     for k in 0..n_shards {
         let rel = format!("{SHARD_DIR}/{}", shard_file_name(k));
@@ -386,17 +452,19 @@ pub fn prepare(manifest_path: &Path, out: &Path, opts: &PrepOptions) -> Result<P
         report.usable += meta.clips.len();
     }
     report.skipped = report.skipped_clips.len();
-    report.seconds = start.elapsed().as_secs_f64();
     header.clips = report.usable;
     header.skipped = report.skipped;
+    Ok(())
+}
 
-    let report_json = serde_json::to_string_pretty(&report).expect("report serialises");
+/// Writes the report and the cache README, then the header marked complete: only now is
+/// the cache usable.
+fn finish_cache(out: &Path, header: &mut CacheHeader, report: &PrepReport) -> Result<()> {
+    let report_json = serde_json::to_string_pretty(report).expect("report serialises");
     write_atomic(&out.join(REPORT_FILE), report_json.as_bytes())?;
-    write_atomic(&out.join(README_FILE), cache_readme(&header).as_bytes())?;
-    // Last: only now is the cache complete.
+    write_atomic(&out.join(README_FILE), cache_readme(header).as_bytes())?;
     header.complete = true;
-    header.write(out)?;
-    Ok(report)
+    header.write(out)
 }
 
 fn class_entry<'a>(
