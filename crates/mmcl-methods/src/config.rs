@@ -33,6 +33,13 @@ impl MethodKind {
     }
 }
 
+impl std::fmt::Display for MethodKind {
+    /// The config and results.json spelling (`sgd`, `joint`, `er`, `samm`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What SAMM's RKD alignment term compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor};
 use mmcl_losses::{Head, HeadLogits, RkdMean};
 use mmcl_methods::{samm_step, Net, OptimConfig, Optimizer, ReplayBatch, SammConfig};
-use mmcl_model::{AvNet, AvNetConfig, Fusion, Modality};
+use mmcl_model::{golden, AvNet, AvNetConfig, Fusion, Modality};
 
 const TOL: f64 = 1e-4;
 /// Share of the step's largest gradient (update) entry below which an entry's absolute error
@@ -115,15 +115,14 @@ impl Check {
             self.failures.push(format!("{what}: rel err {err:.3e}"));
         }
     }
-    /// `max|got - want| / max|want|`.
+    /// `max|got - want| / max|want|` ([`golden::rel_err`], the model's golden metric).
     fn close(&mut self, what: &str, got: &[f64], want: &[f64]) {
-        let scale = max_abs(want);
-        let diff = max_diff(got, want);
-        self.record(what, if scale == 0.0 { diff } else { diff / scale });
+        let t = |v: &[f64]| Tensor::from_slice(v, v.len(), &Device::Cpu).unwrap();
+        self.close_t(what, &t(got), &t(want));
     }
     fn close_t(&mut self, what: &str, got: &Tensor, want: &Tensor) {
-        assert_eq!(got.dims(), want.dims(), "{what}: shape");
-        self.close(what, &f64s(got), &f64s(want));
+        let err = golden::rel_err(got, want).unwrap_or_else(|e| panic!("{what}: {e}"));
+        self.record(what, err);
     }
     /// `max|got - want| <= TOL * max|want| + floor`, reported on the same scale as
     /// [`Check::close`] (<= TOL passes).

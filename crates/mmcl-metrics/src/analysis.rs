@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use mmcl_methods::MethodKind;
 use mmcl_scheduler::results::RunResults;
 
 use crate::derive::{ModeMetrics, RunMetrics};
@@ -30,7 +31,7 @@ pub struct RunEntry<'a> {
 /// The table cells one run fills, each with the inference mode whose numbers it shows.
 pub fn table_cells(r: &RunResults) -> Vec<(CellKey, &'static str)> {
     let scenario = Scenario::parse(&r.run.scenario);
-    let method = Method::parse(&r.run.method);
+    let method = Method::from(r.run.method);
     let buffer = (r.run.buffer_size > 0 && !method.is_bound()).then_some(r.run.buffer_size as u32);
     let key = |method: Method, modality| CellKey {
         scenario: scenario.clone(),
@@ -509,7 +510,7 @@ pub fn calibration_comparison(runs: &[RunEntry]) -> String {
     let mut rows: BTreeMap<(Scenario, usize, String), Vec<PerSeed>> = BTreeMap::new();
     for run in runs {
         let r = run.results;
-        if Method::parse(&r.run.method) != Method::Samm || r.run.modality != Modality::AudioVisual {
+        if r.run.method != MethodKind::Samm || r.run.modality != Modality::AudioVisual {
             continue;
         }
         let scenario = Scenario::parse(&r.run.scenario);
@@ -591,7 +592,7 @@ pub fn budget_study(runs: &[RunEntry], files: &Path, link: &str) -> Result<Strin
     let mut scenario_names = BTreeSet::new();
     for run in runs {
         let r = run.results;
-        let method = Method::parse(&r.run.method);
+        let method = Method::from(r.run.method);
         let scenario = Scenario::parse(&r.run.scenario);
         let epochs = config_f64(r, &["train", "epochs"]).unwrap_or(0.0) as u64;
         let reg = if method == Method::Samm {
@@ -729,7 +730,7 @@ mod tests {
     /// A SAMM run with every inference mode (copies of the av facts) and a config.
     fn samm(scenario: &str, seed: u64, config: serde_json::Value, last0: u64) -> RunResults {
         let mut r = results(scenario);
-        r.run.method = "samm".into();
+        r.run.method = MethodKind::Samm;
         r.run.seed = seed;
         r.config = config;
         r.modes[0].correct[2][0] = Some(last0);
@@ -806,7 +807,7 @@ mod tests {
     #[test]
     fn samm_runs_fill_head_and_ensemble_cells() {
         let mut r = results("dom");
-        r.run.method = "samm".into();
+        r.run.method = MethodKind::Samm;
         let cells = table_cells(&r);
         assert_eq!(cells.len(), 4);
         assert_eq!(cells[1].0.modality, Modality::Audio);

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use mmcl_methods::MethodKind;
 use serde::{Deserialize, Serialize};
 
 /// A continual-learning scenario.
@@ -76,7 +77,8 @@ impl From<Scenario> for String {
     }
 }
 
-/// A continual-learning method (table rows are ordered as declared here).
+/// A table row's method: a run's [`MethodKind`] (`From`), or a derived row such as
+/// `SAMM-ensemble` or `SAMM λ=0.1` ([`Method::Other`]). Rows are ordered as declared here.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum Method {
@@ -133,6 +135,18 @@ impl fmt::Display for Method {
 impl From<String> for Method {
     fn from(s: String) -> Self {
         Method::parse(&s)
+    }
+}
+
+/// A run's method (typed in results.json) as its table row.
+impl From<MethodKind> for Method {
+    fn from(k: MethodKind) -> Self {
+        match k {
+            MethodKind::Joint => Method::Joint,
+            MethodKind::Sgd => Method::Sgd,
+            MethodKind::Er => Method::Er,
+            MethodKind::Samm => Method::Samm,
+        }
     }
 }
 

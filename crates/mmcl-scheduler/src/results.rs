@@ -66,7 +66,7 @@ pub struct RunResults {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     /// `sgd`, `joint`, `er` or `samm`.
-    pub method: String,
+    pub method: mmcl_methods::MethodKind,
     /// `seq`, `dom`, `gcil-uniform` or `gcil-longtail`.
     pub scenario: String,
     /// The model's input modalities (`audio-visual`, `audio` or `visual`; files written
@@ -211,7 +211,7 @@ mod tests {
         let r = RunResults {
             schema_version: RESULTS_SCHEMA_VERSION,
             run: RunInfo {
-                method: "er".into(),
+                method: mmcl_methods::MethodKind::Er,
                 scenario: "gcil-uniform".into(),
                 modality: mmcl_model::Modality::AudioVisual,
                 buffer_size: 500,

@@ -292,7 +292,7 @@ fn fresh_results(setup: &Setup, config_json: serde_json::Value) -> RunResults {
     RunResults {
         schema_version: RESULTS_SCHEMA_VERSION,
         run: RunInfo {
-            method: c.method.kind.as_str().into(),
+            method: c.method.kind,
             scenario: setup.scenario.name.clone(),
             modality: c.model.modality,
             buffer_size: c.method.effective_buffer_size(),

@@ -61,7 +61,7 @@ impl Run {
     }
 
     fn method(&self) -> Method {
-        Method::parse(&self.results.run.method)
+        Method::from(self.results.run.method)
     }
 
     fn scenario(&self) -> Scenario {

@@ -53,22 +53,8 @@ fn forward_of_a_pytorch_checkpoint_matches_pytorch_eval_logits() {
     let got = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
     for k in ["a_logits", "v_logits", "av_logits"] {
         let want: &Tensor = &io[&format!("eval.{k}")];
-        let diff = (&got[k] - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let scale = want
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(diff / scale < 1e-4, "{k}: {}", diff / scale);
+        let err = mmcl_model::golden::rel_err(&got[k], want).unwrap();
+        assert!(err < mmcl_model::golden::TOLERANCE, "{k}: {err}");
     }
     // A wrong architecture option is an error naming the checkpoint.
     let res = mmcl(&[
