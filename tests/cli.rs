@@ -69,6 +69,14 @@ fn synth_prep_train_report_on_the_tiny_profile() {
         .unwrap();
         assert_eq!(results["run"]["method"], method, "{results}");
     }
+    // The robustness suite's smallest cell on the trained ER run.
+    let out = ok(mmcl()
+        .args(["eval", "--quiet", "--corrupt", "audio:missing", "--run"])
+        .arg(runs.join("er"))
+        .output()
+        .unwrap());
+    assert!(out.contains("audio:missing: av ") && out.contains("clean: av "), "{out}");
+    assert!(runs.join("er").join("robustness.json").is_file());
     let report = dir.path().join("REPORT.md");
     ok(mmcl()
         .args(["report", "--runs"])
@@ -158,4 +166,23 @@ fn resume_of_a_folder_that_is_not_a_run_is_a_usage_error_naming_it() {
 fn an_unknown_flag_names_the_flag() {
     let out = mmcl().args(["train", "--epochz", "3"]).output().unwrap();
     usage_error(out, &["--epochz"]);
+}
+
+#[test]
+fn a_malformed_corruption_spec_names_the_bad_part_before_any_work() {
+    // The run folder does not exist: a spec checked after starting would complain about it.
+    let out = mmcl()
+        .args(["eval", "--run", "no-such-run", "--corrupt", "audio:pink:2+visual:blurr:4"])
+        .output()
+        .unwrap();
+    usage_error(out, &["visual:blurr:4", "accepted", "suite:"]);
+    let err = String::from_utf8_lossy(
+        &mmcl()
+            .args(["eval", "--run", "no-such-run", "--corrupt", "audio:white:9"])
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("audio:white:9") && !err.contains("no-such-run"), "{err}");
 }

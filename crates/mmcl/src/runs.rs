@@ -65,3 +65,53 @@ pub fn evaluate(run_dir: &Path, cache: Option<&Path>, out: Option<&Path>) -> Res
     }
     Ok(text)
 }
+
+/// `mmcl eval --corrupt`: the final model of the finished run in `run_dir` under every cell
+/// of `spec` (cells already in its `robustness.json` are reused); returns one line per cell
+/// with each mode's accuracy (mean over the test sets) and the ensemble's head weights.
+pub fn evaluate_corrupted(
+    run_dir: &Path,
+    spec: &mmcl_media::corrupt::CorruptSpec,
+    cache: Option<&Path>,
+    progress: bool,
+) -> Result<String> {
+    mmcl_ops::process::tune_for_training();
+    let opts = mmcl_scheduler::robustness::RobustnessOptions {
+        cache: cache.map(Path::to_path_buf),
+        progress,
+    };
+    let r = mmcl_scheduler::robustness::evaluate_corrupted(run_dir, spec, &opts)?;
+    let mut text = String::new();
+    for (name, cell) in &r.cells {
+        let modes: Vec<String> = cell
+            .modes
+            .iter()
+            .map(|m| {
+                let accs: Vec<Option<f64>> = m
+                    .correct
+                    .iter()
+                    .zip(&m.n_test)
+                    .map(|(&c, &n)| mmcl_metrics::accuracy_percent(c, n))
+                    .collect();
+                let mean = mmcl_metrics::final_row_accuracy(&accs).unwrap_or(f64::NAN);
+                format!("{} {mean:.2}%", m.mode)
+            })
+            .collect();
+        let weights = cell.ensemble_weights.map_or(String::new(), |w| {
+            format!(
+                "; ensemble weights audio {:.3} visual {:.3} fused {:.3}",
+                w.audio, w.visual, w.fused
+            )
+        });
+        writeln!(text, "{name}: {}{weights}", modes.join(", "))?;
+    }
+    writeln!(
+        text,
+        "{} cells in {}",
+        r.cells.len(),
+        run_dir
+            .join(mmcl_scheduler::robustness::ROBUSTNESS_FILE)
+            .display()
+    )?;
+    Ok(text)
+}
