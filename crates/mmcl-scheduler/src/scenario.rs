@@ -233,50 +233,17 @@ pub fn build(
         return Err(SchedulerError::Scenario("no training samples".into()));
     }
     let (num_classes, num_supers) = class_counts(train, test);
-    let present: Vec<u32> = {
-        let mut seen = vec![false; num_classes];
-        for s in train {
-            seen[s.label as usize] = true;
-        }
-        (0..num_classes as u32)
-            .filter(|&c| seen[c as usize])
-            .collect()
-    };
-    match cfg {
+    let present = classes_with_training_data(train, num_classes);
+    let (kind, tasks, num_outputs, task_il) = match cfg {
         ScenarioConfig::Seq {
             tasks,
             classes_per_task,
             class_order,
             class_order_seed,
         } => {
-            let need = tasks * classes_per_task;
-            if *tasks == 0 || *classes_per_task == 0 || need > present.len() {
-                return Err(SchedulerError::Scenario(format!(
-                    "seq needs {tasks} tasks x {classes_per_task} classes = {need} classes with training data, the data has {}",
-                    present.len()
-                )));
-            }
-            let order = ordered_classes(&present, *class_order, *class_order_seed);
-            let tasks = order[..need]
-                .chunks(*classes_per_task)
-                .map(|chunk| {
-                    let mut classes = chunk.to_vec();
-                    classes.sort_unstable();
-                    Task {
-                        train: indices_of(train, &classes),
-                        test: indices_of(test, &classes),
-                        new_targets: classes.clone(),
-                        classes,
-                    }
-                })
-                .collect();
-            Ok(Scenario {
-                kind: ScenarioKind::Seq,
-                name: cfg.short_name(),
-                tasks,
-                num_outputs: num_classes,
-                task_il: true,
-            })
+            let order = (*class_order, *class_order_seed);
+            let tasks = seq_tasks(train, test, &present, *tasks, *classes_per_task, order)?;
+            (ScenarioKind::Seq, tasks, num_classes, true)
         }
         ScenarioConfig::Dom {
             tasks,
@@ -284,101 +251,192 @@ pub fn build(
             class_order,
             class_order_seed,
         } => {
-            if *tasks == 0 || *subclasses_per_super == 0 {
-                return Err(SchedulerError::Scenario(
-                    "dom needs at least one task and one subclass per supercategory".into(),
-                ));
-            }
-            // Fine classes of each supercategory, in the chosen order.
-            let mut by_super: Vec<Vec<u32>> = vec![Vec::new(); num_supers];
-            let mut super_of = vec![u32::MAX; num_classes];
-            for s in train.iter().chain(test) {
-                let prev = super_of[s.label as usize];
-                if prev != u32::MAX && prev != s.super_label {
-                    return Err(SchedulerError::Scenario(format!(
-                        "class {} appears under supercategories {prev} and {}",
-                        s.label, s.super_label
-                    )));
-                }
-                super_of[s.label as usize] = s.super_label;
-            }
-            for &c in &present {
-                by_super[super_of[c as usize] as usize].push(c);
-            }
-            for (k, list) in by_super.iter_mut().enumerate() {
-                *list =
-                    ordered_classes(list, *class_order, class_order_seed.wrapping_add(k as u64));
-                if list.len() < tasks * subclasses_per_super {
-                    return Err(SchedulerError::Scenario(format!(
-                        "dom needs {tasks} x {subclasses_per_super} subclasses of supercategory {k}, the data has {}",
-                        list.len()
-                    )));
-                }
-            }
-            let tasks = (0..*tasks)
-                .map(|t| {
-                    let mut classes: Vec<u32> = by_super
-                        .iter()
-                        .flat_map(|list| {
-                            list[t * subclasses_per_super..(t + 1) * subclasses_per_super]
-                                .iter()
-                                .copied()
-                        })
-                        .collect();
-                    classes.sort_unstable();
-                    Task {
-                        train: indices_of(train, &classes),
-                        test: indices_of(test, &classes),
-                        classes,
-                        new_targets: if t == 0 {
-                            (0..num_supers as u32).collect()
-                        } else {
-                            Vec::new()
-                        },
-                    }
-                })
-                .collect();
-            Ok(Scenario {
-                kind: ScenarioKind::Dom,
-                name: cfg.short_name(),
-                tasks,
-                num_outputs: num_supers,
-                task_il: false,
-            })
+            let split = DomSplit {
+                tasks: *tasks,
+                subclasses_per_super: *subclasses_per_super,
+                class_order: *class_order,
+                class_order_seed: *class_order_seed,
+            };
+            let tasks = dom_tasks(train, test, &present, (num_classes, num_supers), &split)?;
+            (ScenarioKind::Dom, tasks, num_supers, false)
         }
         ScenarioConfig::Gcil(g) => {
-            let labels: Vec<u32> = train.iter().map(|s| s.label).collect();
-            let stream = gcil::sample_stream(g, &labels, num_classes)?;
-            let mut seen = vec![false; num_classes];
-            let tasks = stream
-                .into_iter()
-                .map(|task| {
-                    let new: Vec<u32> = task
-                        .classes
-                        .iter()
-                        .copied()
-                        .filter(|&c| !seen[c as usize])
-                        .collect();
-                    for &c in &new {
-                        seen[c as usize] = true;
-                    }
-                    Task {
-                        train: task.samples,
-                        test: indices_of(test, &new),
-                        classes: task.classes,
-                        new_targets: new,
-                    }
-                })
+            let tasks = gcil_tasks(g, train, test, num_classes)?;
+            (ScenarioKind::Gcil, tasks, num_classes, false)
+        }
+    };
+    Ok(Scenario {
+        kind,
+        name: cfg.short_name(),
+        tasks,
+        num_outputs,
+        task_il,
+    })
+}
+
+/// The classes (ascending) with at least one training sample, of `num_classes`.
+fn classes_with_training_data(train: &[SampleLabels], num_classes: usize) -> Vec<u32> {
+    let mut seen = vec![false; num_classes];
+    for s in train {
+        seen[s.label as usize] = true;
+    }
+    (0..num_classes as u32)
+        .filter(|&c| seen[c as usize])
+        .collect()
+}
+
+/// Seq: the `present` classes in the chosen `(order, seed)`, cut into `tasks` disjoint tasks
+/// of `classes_per_task`; every class is new in its task.
+fn seq_tasks(
+    train: &[SampleLabels],
+    test: &[SampleLabels],
+    present: &[u32],
+    tasks: usize,
+    classes_per_task: usize,
+    (class_order, class_order_seed): (ClassOrder, u64),
+) -> Result<Vec<Task>, SchedulerError> {
+    let need = tasks * classes_per_task;
+    if tasks == 0 || classes_per_task == 0 || need > present.len() {
+        return Err(SchedulerError::Scenario(format!(
+            "seq needs {tasks} tasks x {classes_per_task} classes = {need} classes with training data, the data has {}",
+            present.len()
+        )));
+    }
+    let order = ordered_classes(present, class_order, class_order_seed);
+    Ok(order[..need]
+        .chunks(classes_per_task)
+        .map(|chunk| {
+            let mut classes = chunk.to_vec();
+            classes.sort_unstable();
+            Task {
+                train: indices_of(train, &classes),
+                test: indices_of(test, &classes),
+                new_targets: classes.clone(),
+                classes,
+            }
+        })
+        .collect())
+}
+
+/// Dom's settings, as [`ScenarioConfig::Dom`] holds them.
+struct DomSplit {
+    tasks: usize,
+    subclasses_per_super: usize,
+    class_order: ClassOrder,
+    class_order_seed: u64,
+}
+
+/// Dom: task `t` takes the `t`-th `subclasses_per_super` fine classes of every
+/// supercategory (each supercategory's classes in the chosen order, seeded per
+/// supercategory); the targets are the supercategories, all new in the first task.
+fn dom_tasks(
+    train: &[SampleLabels],
+    test: &[SampleLabels],
+    present: &[u32],
+    (num_classes, num_supers): (usize, usize),
+    split: &DomSplit,
+) -> Result<Vec<Task>, SchedulerError> {
+    let DomSplit {
+        tasks,
+        subclasses_per_super: per_super,
+        ..
+    } = *split;
+    if tasks == 0 || per_super == 0 {
+        return Err(SchedulerError::Scenario(
+            "dom needs at least one task and one subclass per supercategory".into(),
+        ));
+    }
+    let by_super = classes_by_super(train, test, present, (num_classes, num_supers), split)?;
+    Ok((0..tasks)
+        .map(|t| {
+            let mut classes: Vec<u32> = by_super
+                .iter()
+                .flat_map(|list| list[t * per_super..(t + 1) * per_super].iter().copied())
                 .collect();
-            Ok(Scenario {
-                kind: ScenarioKind::Gcil,
-                name: cfg.short_name(),
-                tasks,
-                num_outputs: num_classes,
-                task_il: false,
-            })
+            classes.sort_unstable();
+            Task {
+                train: indices_of(train, &classes),
+                test: indices_of(test, &classes),
+                classes,
+                new_targets: if t == 0 {
+                    (0..num_supers as u32).collect()
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect())
+}
+
+/// The `present` fine classes of each supercategory, in the chosen order; an error when a
+/// class appears under two supercategories or a supercategory has too few classes.
+fn classes_by_super(
+    train: &[SampleLabels],
+    test: &[SampleLabels],
+    present: &[u32],
+    (num_classes, num_supers): (usize, usize),
+    split: &DomSplit,
+) -> Result<Vec<Vec<u32>>, SchedulerError> {
+    let (tasks, per_super) = (split.tasks, split.subclasses_per_super);
+    let mut by_super: Vec<Vec<u32>> = vec![Vec::new(); num_supers];
+    let mut super_of = vec![u32::MAX; num_classes];
+    for s in train.iter().chain(test) {
+        let prev = super_of[s.label as usize];
+        if prev != u32::MAX && prev != s.super_label {
+            return Err(SchedulerError::Scenario(format!(
+                "class {} appears under supercategories {prev} and {}",
+                s.label, s.super_label
+            )));
+        }
+        super_of[s.label as usize] = s.super_label;
+    }
+    for &c in present {
+        by_super[super_of[c as usize] as usize].push(c);
+    }
+    for (k, list) in by_super.iter_mut().enumerate() {
+        let seed = split.class_order_seed.wrapping_add(k as u64);
+        *list = ordered_classes(list, split.class_order, seed);
+        if list.len() < tasks * per_super {
+            return Err(SchedulerError::Scenario(format!(
+                "dom needs {tasks} x {per_super} subclasses of supercategory {k}, the data has {}",
+                list.len()
+            )));
         }
     }
+    Ok(by_super)
+}
+
+/// GCIL: the sampled stream of tasks; a task's new targets (and test set) are the classes
+/// it is the first to contain.
+fn gcil_tasks(
+    g: &GcilConfig,
+    train: &[SampleLabels],
+    test: &[SampleLabels],
+    num_classes: usize,
+) -> Result<Vec<Task>, SchedulerError> {
+    let labels: Vec<u32> = train.iter().map(|s| s.label).collect();
+    let stream = gcil::sample_stream(g, &labels, num_classes)?;
+    let mut seen = vec![false; num_classes];
+    Ok(stream
+        .into_iter()
+        .map(|task| {
+            let new: Vec<u32> = task
+                .classes
+                .iter()
+                .copied()
+                .filter(|&c| !seen[c as usize])
+                .collect();
+            for &c in &new {
+                seen[c as usize] = true;
+            }
+            Task {
+                train: task.samples,
+                test: indices_of(test, &new),
+                classes: task.classes,
+                new_targets: new,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
