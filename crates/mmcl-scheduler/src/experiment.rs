@@ -7,6 +7,7 @@ use mmcl_methods::{MethodConfig, MethodKind, OptimConfig};
 use mmcl_model::{Fusion, Modality};
 use serde::{Deserialize, Serialize};
 
+use crate::missing::MissingModality;
 use crate::scenario::ScenarioConfig;
 
 /// One run, completely described.
@@ -58,6 +59,11 @@ pub struct DataSection {
     /// Audio crop in seconds (`None`: half the stored clip, the reference's 5 s of 10 s).
     #[serde(default)]
     pub crop_seconds: Option<f64>,
+    /// Shares of each task's training clips that arrive without their audio or frames
+    /// (`data.missing = { audio = 0.3 }`; see [`crate::missing`]). A property of the data
+    /// stream, so it applies to every scenario.
+    #[serde(default, skip_serializing_if = "MissingModality::is_none")]
+    pub missing: MissingModality,
 }
 
 /// The training loop.
@@ -143,6 +149,7 @@ impl ExperimentConfig {
         if self.method.kind == MethodKind::Samm && self.model.modality != Modality::AudioVisual {
             return bad("samm needs model.modality = \"audio-visual\"".into());
         }
+        self.data.missing.validate()?;
         if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
             return bad(format!("optim.lr must be positive, got {}", self.optim.lr));
         }

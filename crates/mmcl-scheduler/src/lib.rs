@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod experiment;
 pub mod gcil;
+pub mod missing;
 mod prefetch;
 pub mod results;
 pub mod robustness;

@@ -110,6 +110,8 @@ pub struct Setup {
     pub scenario: Scenario,
     /// Class names by label, from the cache.
     pub class_names: BTreeMap<u32, String>,
+    /// The training clips that miss a modality (`data.missing`; empty by default).
+    pub missing: crate::missing::MissingChoice,
 }
 
 /// Seed of the data stream (shuffle, augmentation) of `task`.
@@ -161,7 +163,14 @@ impl Setup {
         let class_names = cache.class_names();
         check_class_numbering(&config.cache, &class_names)?;
         let scenario = scenario::build(&config.scenario, &labels(&train_idx), &labels(&test_idx))?;
+        let missing = if config.data.missing.is_none() {
+            crate::missing::MissingChoice::default()
+        } else {
+            crate::missing::choose(&config.data.missing, &scenario.tasks, &train_idx, config.seed)
+        };
+        let loader = loader.with_train_corruptions(missing.corruptions());
         Ok(Setup {
+            missing,
             config: config.clone(),
             device,
             loader,
@@ -240,10 +249,14 @@ pub(crate) fn evaluate_observed(
     let mut out = vec![vec![SetEval::default(); sets.len()]; modes];
     for (s, (indices, mask)) in sets.iter().enumerate() {
         for chunk in indices.chunks(setup.config.train.eval_batch_size) {
-            let batch = setup.loader.batch(chunk, Mode::Eval, 0, 0)?;
+            let batch = match corruption {
+                Some(c) => setup.loader.batch_corrupted(chunk, c, setup.config.seed)?,
+                None => setup.loader.batch(chunk, Mode::Eval, 0, 0)?,
+            };
             let audio = Tensor::from_vec(batch.audio, &batch.audio_shape, &setup.device)?;
             let video = Tensor::from_vec(batch.video, &batch.video_shape, &setup.device)?;
             let outputs = method.predict(model, &audio, &video)?;
+            observe(&outputs)?;
             let targets: Vec<u32> = chunk.iter().map(|&i| setup.target(i)).collect();
             for (m, logits) in outputs.iter().enumerate() {
                 let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
@@ -539,6 +552,11 @@ pub fn train(
     let text = toml::to_string_pretty(config)
         .map_err(|e| SchedulerError::Config(format!("config does not serialise: {e}")))?;
     write_atomic(&rd.config_path(), text.as_bytes())?;
+    if !config.data.missing.is_none() {
+        // The choice is a function of the config; recorded so a reader need not redo it.
+        let choice = serde_json::to_string(&setup.missing).expect("missing choice serialises");
+        write_atomic(&dir.join(crate::missing::MISSING_FILE), choice.as_bytes())?;
+    }
     rd.log(&format!(
         "run {} on {} ({} train / {} test clips)",
         config.run_name(),

@@ -6,6 +6,7 @@ mod common;
 use common::{small_seq, tiny_config};
 use mmcl_methods::MethodKind;
 use mmcl_model::Modality;
+use mmcl_scheduler::missing::{MissingChoice, MISSING_FILE};
 use mmcl_scheduler::robustness::{evaluate_corrupted, RobustnessOptions, ROBUSTNESS_FILE};
 use mmcl_scheduler::{train, RunOptions, RunResults};
 
@@ -92,4 +93,47 @@ fn an_unfinished_or_foreign_folder_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
+}
+
+#[test]
+fn training_with_missing_audio_is_seeded_recorded_and_starves_an_audio_network() {
+    let run = |audio: f64, seed: u64| {
+        let mut cfg = tiny_config(MethodKind::Er, Modality::Audio, small_seq());
+        cfg.data.missing.audio = audio;
+        cfg.seed = seed;
+        let dir = tempfile::tempdir().unwrap();
+        let results = train(&cfg, &dir.path().join("run"), &RunOptions::default()).unwrap();
+        (dir, results)
+    };
+    let (clean_dir, clean) = run(0.0, 3);
+    assert!(!clean_dir.path().join("run").join(MISSING_FILE).exists());
+    let (dir, some) = run(0.5, 3);
+    let (_, again) = run(0.5, 3);
+    assert_eq!(some.modes, again.modes, "the choice is seeded");
+    assert_ne!(some.modes, clean.modes);
+    let choice: MissingChoice = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run").join(MISSING_FILE)).unwrap(),
+    )
+    .unwrap();
+    for (t, task) in some.tasks.iter().enumerate() {
+        assert_eq!(choice.audio[t].len(), task.n_train.div_ceil(2), "task {t}");
+        assert!(choice.visual[t].is_empty());
+    }
+    // Every clip silent in training: the network sees one input and learns one guess.
+    let (_, none) = run(1.0, 3);
+    let last = none.modes[0].correct.last().unwrap();
+    let n_first = none.tasks[0].n_test as u64;
+    assert!(
+        last.iter().flatten().sum::<u64>() <= n_first / 4,
+        "{last:?} of {:?}",
+        none.tasks.iter().map(|t| t.n_test).collect::<Vec<_>>()
+    );
+    // Shares that cannot be met are refused before training.
+    let mut bad = tiny_config(MethodKind::Er, Modality::Audio, small_seq());
+    bad.data.missing.audio = 0.8;
+    bad.data.missing.visual = 0.4;
+    let err = train(&bad, &clean_dir.path().join("bad"), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("data.missing"), "{err}");
 }

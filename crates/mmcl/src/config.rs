@@ -65,6 +65,7 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
             frames,
             frame_size,
             crop_seconds: crop,
+            missing: Default::default(),
         },
         scenario: ScenarioConfig::seq_paper(),
         method: MethodConfig::new(MethodKind::Sgd, 0),

@@ -39,6 +39,7 @@ pub fn tiny_config(
             frames: 2,
             frame_size: 16,
             crop_seconds: Some(1.0),
+            missing: Default::default(),
         },
         scenario,
         method: MethodConfig::new(kind, 20),
