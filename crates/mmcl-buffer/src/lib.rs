@@ -42,7 +42,4 @@ pub mod sample;
 
 pub use error::{BufferError, Result};
 pub use replay::{BufferMeta, Insertion, Labelled, ReplayBuffer, RngState, SelectionPolicy};
-pub use sample::{
-    bytes_per_sample, dequantize_audio, labels_tensor, logits_tensors, quantize_audio, MemoryItem,
-    StoredLogits,
-};
+pub use sample::{bytes_per_sample, labels_tensor, logits_tensors, MemoryItem, StoredLogits};

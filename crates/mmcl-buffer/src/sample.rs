@@ -105,19 +105,6 @@ impl MemoryItem {
     }
 }
 
-/// f32 samples to i16 as `round(x * 32768)` clamped: exact for 16-bit PCM decoded as `x/32768`.
-pub fn quantize_audio(samples: &[f32]) -> Vec<i16> {
-    samples
-        .iter()
-        .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect()
-}
-
-/// i16 samples to f32 as `x / 32768`.
-pub fn dequantize_audio(samples: &[i16]) -> Vec<f32> {
-    samples.iter().map(|&x| x as f32 / 32768.0).collect()
-}
-
 /// Payload bytes of one sample of `frames` frames at `height x width`, `audio_samples` samples
 /// and `classes` logits per head.
 pub fn bytes_per_sample(
@@ -207,13 +194,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.payload_bytes(), five_s);
-    }
-
-    #[test]
-    fn pcm16_roundtrip_is_exact() {
-        let pcm: Vec<i16> = vec![-32768, -1, 0, 1, 12345, 32767];
-        assert_eq!(quantize_audio(&dequantize_audio(&pcm)), pcm);
-        assert_eq!(quantize_audio(&[2.0, -2.0]), vec![32767, -32768]);
     }
 
     #[test]

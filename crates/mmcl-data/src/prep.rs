@@ -792,3 +792,16 @@ fn cache_readme(h: &CacheHeader) -> String {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pcm16_roundtrip_is_exact_and_saturates() {
+        let pcm: [i16; 6] = [-32768, -1, 0, 1, 12345, 32767];
+        for x in pcm {
+            assert_eq!(super::f32_to_i16(x as f32 / 32768.0), x);
+        }
+        assert_eq!(super::f32_to_i16(2.0), 32767);
+        assert_eq!(super::f32_to_i16(-2.0), -32768);
+    }
+}
