@@ -79,6 +79,7 @@ pub mod keys;
 pub mod matrix;
 pub mod paper;
 pub mod plot;
+pub mod robustness;
 pub mod stats;
 pub mod table;
 

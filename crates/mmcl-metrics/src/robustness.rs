@@ -1,0 +1,613 @@
+//! The report's Robustness section: how the final models hold up when one modality is
+//! corrupted or missing at test time (the runs' `robustness.json`, see
+//! [`mmcl_scheduler::robustness`]), and how training with a missing modality compares
+//! with its clean twin.
+//!
+//! Definitions (all accuracies in percent, means over seeds):
+//! - the **accuracy** of a cell is the final model's mean accuracy over the scenario's
+//!   test sets (unweighted over tasks, as the Seq/Dom headline) under that corruption;
+//!   severity 0 is the clean evaluation;
+//! - **mCA** (mean corruption accuracy, ImageNet-C's averaging without its AlexNet
+//!   normalisation) of a modality: the mean accuracy over that modality's corruption
+//!   families and severities 1-5 (`missing` is reported on its own, not averaged in);
+//! - the **relative drop** of a network: `(clean - mCA) / clean`;
+//! - the ensemble's **weight** of a head: the mean over test clips of `max softmax(l / T)`
+//!   of that head, the weight it gets in SAMM's calibrated dynamic ensemble.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use mmcl_methods::MethodKind;
+use mmcl_model::Modality;
+use mmcl_scheduler::results::RunResults;
+use mmcl_scheduler::robustness::{CorruptionCell, Robustness};
+
+use crate::analysis::RunEntry;
+use crate::error::Result;
+use crate::matrix::{accuracy_percent, ece_from_bins, final_row_accuracy};
+use crate::plot::{write_line_chart, LineChart, Series};
+use crate::stats::MeanStd;
+
+/// One finished run with its robustness cells.
+pub struct RobustRun<'a> {
+    pub results: &'a RunResults,
+    pub robustness: &'a Robustness,
+}
+
+/// The curves of the section: (label, method, modality of the network, inference mode).
+const CURVES: [(&str, MethodKind, Modality, &str); 7] = [
+    ("audio-only ER", MethodKind::Er, Modality::Audio, "av"),
+    ("visual-only ER", MethodKind::Er, Modality::Visual, "av"),
+    ("ER multimodal", MethodKind::Er, Modality::AudioVisual, "av"),
+    ("SAMM fused head", MethodKind::Samm, Modality::AudioVisual, "av"),
+    ("SAMM audio head", MethodKind::Samm, Modality::AudioVisual, "audio"),
+    ("SAMM visual head", MethodKind::Samm, Modality::AudioVisual, "visual"),
+    ("SAMM ensemble", MethodKind::Samm, Modality::AudioVisual, "ensemble"),
+];
+
+/// A cell name split into its single-modality family and severity: `audio:white:3` ->
+/// (`audio:white`, 3); `visual:missing` -> (`visual:missing`, 0); `clean` and bimodal
+/// cells -> `None`.
+fn family(cell: &str) -> Option<(&str, u32)> {
+    if cell == "clean" || cell.contains('+') {
+        return None;
+    }
+    match cell.rsplit_once(':') {
+        Some((fam, sev)) if fam.contains(':') => Some((fam, sev.parse().ok()?)),
+        _ => Some((cell, 0)),
+    }
+}
+
+/// The accuracy of one mode in one cell (mean over test sets) and its ECE.
+fn cell_accuracy(cell: &CorruptionCell, mode: &str) -> Result<Option<(f64, Option<f64>)>> {
+    let Some(m) = cell.mode(mode) else {
+        return Ok(None);
+    };
+    let accs: Vec<Option<f64>> = m
+        .correct
+        .iter()
+        .zip(&m.n_test)
+        .map(|(&c, &n)| accuracy_percent(c, n))
+        .collect();
+    let ece = ece_from_bins(
+        &m.calibration.count,
+        &m.calibration.confidence_sum,
+        &m.calibration.correct,
+    )?;
+    Ok(final_row_accuracy(&accs).map(|a| (a, ece)))
+}
+
+/// Per scenario and curve: cell name -> accuracies (and ECEs) over seeds.
+type CurveCells = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+
+struct Collected {
+    /// (scenario, curve label) -> cells.
+    curves: BTreeMap<(String, &'static str), CurveCells>,
+    /// scenario -> cell -> ensemble weights over seeds, [audio, visual, fused].
+    weights: BTreeMap<String, BTreeMap<String, Vec<[f64; 3]>>>,
+    scenarios: BTreeSet<String>,
+    /// The corruption families seen, in name order.
+    families: BTreeSet<String>,
+}
+
+fn collect(runs: &[RobustRun]) -> Result<Collected> {
+    let mut c = Collected {
+        curves: BTreeMap::new(),
+        weights: BTreeMap::new(),
+        scenarios: BTreeSet::new(),
+        families: BTreeSet::new(),
+    };
+    for run in runs {
+        let info = &run.results.run;
+        c.scenarios.insert(info.scenario.clone());
+        for (name, cell) in &run.robustness.cells {
+            if let Some((fam, _)) = family(name) {
+                c.families.insert(fam.to_string());
+            }
+            if info.method == MethodKind::Samm {
+                if let Some(w) = cell.ensemble_weights {
+                    c.weights
+                        .entry(info.scenario.clone())
+                        .or_default()
+                        .entry(name.clone())
+                        .or_default()
+                        .push([w.audio, w.visual, w.fused]);
+                }
+            }
+            for (label, method, modality, mode) in CURVES {
+                if info.method != method || info.modality != modality {
+                    continue;
+                }
+                if let Some((acc, ece)) = cell_accuracy(cell, mode)? {
+                    let e = c
+                        .curves
+                        .entry((info.scenario.clone(), label))
+                        .or_default()
+                        .entry(name.clone())
+                        .or_default();
+                    e.0.push(acc);
+                    e.1.extend(ece);
+                }
+            }
+        }
+    }
+    Ok(c)
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    MeanStd::of(v).map(|m| m.mean)
+}
+
+/// The mean over seeds of a curve's cell, `None` when not evaluated.
+fn at(cells: &CurveCells, cell: &str) -> Option<f64> {
+    cells.get(cell).and_then(|(a, _)| mean(a))
+}
+
+/// mCA of `modality` (`audio` or `visual`) and its mean ECE, over the families of that
+/// modality and severities 1-5 that were evaluated.
+fn mca(cells: &CurveCells, modality: &str) -> (Option<f64>, Option<f64>) {
+    let (mut accs, mut eces) = (Vec::new(), Vec::new());
+    for (name, (a, e)) in cells {
+        match family(name) {
+            Some((fam, sev)) if sev > 0 && fam.starts_with(modality) => {
+                accs.extend(mean(a));
+                eces.extend(mean(e));
+            }
+            _ => {}
+        }
+    }
+    (mean(&accs), mean(&eces))
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.2}"))
+}
+
+/// Writes the section's plots into `files` (linked as `link/...`) and returns its Markdown;
+/// empty when no run has robustness cells. `missing` holds the missing-modality training
+/// runs and `clean` the headline runs their twins are looked up in.
+pub fn robustness_section(
+    runs: &[RobustRun],
+    missing: &[RunEntry],
+    clean: &[RunEntry],
+    files: &Path,
+    link: &str,
+) -> Result<String> {
+    let c = collect(runs)?;
+    if c.curves.is_empty() && missing.is_empty() {
+        return Ok(String::new());
+    }
+    let mut md = String::from(
+        "## Robustness: corrupted and missing modalities\n\n\
+         The final models re-evaluated with one modality corrupted at test time (severities \
+         1-5; 0 = clean) or missing (silence, black frames): the corruption is applied to \
+         each test clip's signal before feature extraction, drawn from (seed, clip), so every \
+         network of a seed sees the same corrupted clips (`mmcl eval --corrupt`, cells in each \
+         run's `robustness.json`). Accuracy = the final model's mean over the test sets, mean \
+         over seeds. mCA = mean accuracy over a modality's corruption families and severities \
+         1-5.\n\n",
+    );
+    if !c.curves.is_empty() {
+        mca_table(&c, &mut md);
+        curves(&c, files, link, &mut md)?;
+        weights(&c, files, link, &mut md)?;
+    }
+    if !missing.is_empty() {
+        missing_training(missing, clean, &mut md);
+    }
+    Ok(md)
+}
+
+fn mca_table(c: &Collected, md: &mut String) {
+    md.push_str(
+        "### Mean corruption accuracy\n\n| scenario | network / head | clean | audio mCA | visual mCA | audio missing | visual missing | ECE clean | ECE under corruption |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut readings = Vec::new();
+    for scenario in &c.scenarios {
+        for (label, ..) in CURVES {
+            let Some(cells) = c.curves.get(&(scenario.clone(), label)) else {
+                continue;
+            };
+            let (a_mca, a_ece) = mca(cells, "audio");
+            let (v_mca, v_ece) = mca(cells, "visual");
+            let ece_clean = cells.get("clean").and_then(|(_, e)| mean(e));
+            let ece_corrupt = mean(&[a_ece, v_ece].into_iter().flatten().collect::<Vec<_>>());
+            let _ = writeln!(
+                md,
+                "| {scenario} | {label} | {} | {} | {} | {} | {} | {} | {} |",
+                fmt(at(cells, "clean")),
+                fmt(a_mca),
+                fmt(v_mca),
+                fmt(at(cells, "audio:missing")),
+                fmt(at(cells, "visual:missing")),
+                fmt(ece_clean),
+                fmt(ece_corrupt),
+            );
+        }
+        readings.extend(ensemble_reading(c, scenario));
+    }
+    md.push('\n');
+    for r in readings {
+        let _ = writeln!(md, "{r}\n");
+    }
+}
+
+/// One line on the paper's claim for one scenario: does the calibrated ensemble beat the
+/// fused head and each single head when one modality is corrupted or missing, and which
+/// single-modality network loses more to its own modality's corruptions.
+fn ensemble_reading(c: &Collected, scenario: &str) -> Option<String> {
+    let get = |label: &'static str| c.curves.get(&(scenario.to_string(), label));
+    let (ens, fused, a_head, v_head) = (
+        get("SAMM ensemble")?,
+        get("SAMM fused head")?,
+        get("SAMM audio head")?,
+        get("SAMM visual head")?,
+    );
+    let mut parts = Vec::new();
+    for (what, pick) in [
+        (
+            "audio corrupted (mCA)",
+            Box::new(|cells: &CurveCells| mca(cells, "audio").0)
+                as Box<dyn Fn(&CurveCells) -> Option<f64>>,
+        ),
+        (
+            "visual corrupted (mCA)",
+            Box::new(|cells: &CurveCells| mca(cells, "visual").0),
+        ),
+        (
+            "audio missing",
+            Box::new(|cells: &CurveCells| at(cells, "audio:missing")),
+        ),
+        (
+            "visual missing",
+            Box::new(|cells: &CurveCells| at(cells, "visual:missing")),
+        ),
+    ] {
+        let (e, f, a, v) = (pick(ens)?, pick(fused)?, pick(a_head)?, pick(v_head)?);
+        let best_other = f.max(a).max(v);
+        let verdict = if e > best_other {
+            "beats"
+        } else if e >= best_other - 0.5 {
+            "ties (within 0.5 points)"
+        } else {
+            "does not beat"
+        };
+        parts.push(format!(
+            "{what}: ensemble {e:.1} {verdict} the best of fused {f:.1} / audio head {a:.1} / visual head {v:.1}"
+        ));
+    }
+    let drop = |label: &'static str, modality: &str| -> Option<f64> {
+        let cells = get(label)?;
+        let clean = at(cells, "clean")?;
+        Some(100.0 * (clean - mca(cells, modality).0?) / clean.max(1e-9))
+    };
+    let robust = match (drop("audio-only ER", "audio"), drop("visual-only ER", "visual")) {
+        (Some(a), Some(v)) => format!(
+            " The audio-only network loses {a:.0}% of its clean accuracy to audio corruptions, the visual-only one {v:.0}% to visual corruptions: {} is the more robust modality to these shifts.",
+            if a < v { "audio" } else { "vision" }
+        ),
+        _ => String::new(),
+    };
+    Some(format!("**{scenario}:** {}.{robust}", parts.join("; ")))
+}
+
+fn curves(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<()> {
+    md.push_str("### Accuracy against severity\n\n");
+    for scenario in &c.scenarios {
+        let mut images = Vec::new();
+        for fam in c.families.iter().filter(|f| !f.ends_with(":missing")) {
+            let series: Vec<Series> = CURVES
+                .iter()
+                .filter_map(|(label, ..)| {
+                    let cells = c.curves.get(&(scenario.clone(), *label))?;
+                    let points: Vec<(f64, f64)> = (0..=5)
+                        .filter_map(|s| {
+                            let name = if s == 0 {
+                                "clean".to_string()
+                            } else {
+                                format!("{fam}:{s}")
+                            };
+                            Some((s as f64, at(cells, &name)?))
+                        })
+                        .collect();
+                    (points.len() > 1).then(|| Series {
+                        label: label.to_string(),
+                        points,
+                    })
+                })
+                .collect();
+            if series.is_empty() {
+                continue;
+            }
+            let stem = format!("robustness-{}-{}", scenario, fam.replace(':', "-"));
+            write_line_chart(
+                &LineChart {
+                    title: format!("{scenario}: {fam}"),
+                    x_label: "severity (0 = clean)".into(),
+                    y_label: "accuracy (%)".into(),
+                    series,
+                },
+                &files.join(&stem),
+            )?;
+            images.push(format!(
+                "<img src=\"{link}/{stem}.svg\" alt=\"{scenario} {fam}\" width=\"32%\">"
+            ));
+        }
+        if !images.is_empty() {
+            let _ = writeln!(md, "**{scenario}**\n\n{}\n", images.join("\n"));
+        }
+    }
+    Ok(())
+}
+
+/// The ensemble's mean head weights at each severity, averaged over the families of the
+/// corrupted modality.
+fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<()> {
+    let mut lines = Vec::new();
+    for (scenario, cells) in &c.weights {
+        let at_severity = |modality: &str, sev: u32| -> Option<[f64; 3]> {
+            let picked: Vec<[f64; 3]> = cells
+                .iter()
+                .filter(|(name, _)| match family(name) {
+                    _ if sev == 0 => name.as_str() == "clean",
+                    Some((fam, s)) => {
+                        s == sev && fam.starts_with(modality) && !fam.ends_with(":missing")
+                    }
+                    None => false,
+                })
+                .flat_map(|(_, w)| w.iter().copied())
+                .collect();
+            (!picked.is_empty()).then(|| {
+                let n = picked.len() as f64;
+                let mut m = [0.0; 3];
+                for w in &picked {
+                    for k in 0..3 {
+                        m[k] += w[k] / n;
+                    }
+                }
+                m
+            })
+        };
+        let mut series = Vec::new();
+        for corrupted in ["audio", "visual"] {
+            for (k, head) in ["audio", "visual"].iter().enumerate() {
+                let points: Vec<(f64, f64)> = (0..=5)
+                    .filter_map(|s| Some((s as f64, 100.0 * at_severity(corrupted, s)?[k])))
+                    .collect();
+                if points.len() > 1 {
+                    series.push(Series {
+                        label: format!("{head} head weight, {corrupted} corrupted"),
+                        points,
+                    });
+                }
+            }
+        }
+        if series.is_empty() {
+            continue;
+        }
+        let stem = format!("robustness-{scenario}-ensemble-weights");
+        write_line_chart(
+            &LineChart {
+                title: format!("{scenario}: SAMM ensemble weights"),
+                x_label: "severity (0 = clean)".into(),
+                y_label: "mean weight max softmax(l/T) (%)".into(),
+                series,
+            },
+            &files.join(&stem),
+        )?;
+        let reading = match (at_severity("audio", 0), at_severity("audio", 5), at_severity("visual", 5)) {
+            (Some(clean), Some(a5), Some(v5)) => format!(
+                "audio head weight {:.2} clean -> {:.2} at audio severity 5; visual head weight {:.2} clean -> {:.2} at visual severity 5{}",
+                clean[0],
+                a5[0],
+                clean[1],
+                v5[1],
+                if a5[0] < clean[0] && v5[1] < clean[1] {
+                    ": the ensemble leans away from the corrupted modality"
+                } else {
+                    ": the ensemble does not lean away from every corrupted modality"
+                }
+            ),
+            _ => "too few cells for a reading".into(),
+        };
+        lines.push(format!(
+            "![{scenario} ensemble weights]({link}/{stem}.svg)\n\n**{scenario}:** {reading}.\n"
+        ));
+    }
+    if !lines.is_empty() {
+        md.push_str("### How the calibrated ensemble leans\n\nSAMM's mean per-head ensemble weight as one modality's corruption grows (mean over that modality's corruption families).\n\n");
+        md.push_str(&lines.join("\n"));
+        md.push('\n');
+    }
+    Ok(())
+}
+
+/// Missing-modality training runs against their clean twins (same scenario, method,
+/// buffer, network and seed in the headline grid).
+fn missing_training(missing: &[RunEntry], clean: &[RunEntry], md: &mut String) {
+    md.push_str("### Training with a missing modality\n\nEach run trained with a share of every task's training clips missing one modality (zero-filled; `scenario.missing`), against its clean twin from the headline grid; final mean accuracy per inference mode.\n\n| scenario | run | missing in training | mode | clean twin | with missing | change |\n|---|---|---|---|---:|---:|---:|\n");
+    let key = |r: &RunResults| {
+        (
+            r.run.scenario.clone(),
+            r.run.method.clone(),
+            r.run.buffer_size,
+            r.run.modality.clone(),
+            r.run.seed,
+        )
+    };
+    for m in missing {
+        let twin = clean.iter().find(|c| key(c.results) == key(m.results));
+        let share = m
+            .results
+            .config
+            .get("scenario")
+            .and_then(|s| s.get("missing"))
+            .map_or("?".to_string(), |v| v.to_string());
+        for mode in &m.metrics.modes {
+            let with = mode.headline(false);
+            let base = twin.and_then(|t| {
+                t.metrics
+                    .modes
+                    .iter()
+                    .find(|x| x.mode == mode.mode)
+                    .and_then(|x| x.headline(false))
+            });
+            let change = match (with, base) {
+                (Some(w), Some(b)) => format!("{:+.2}", w - b),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {}-{} s{} | {share} | {} | {} | {} | {change} |",
+                m.results.run.scenario,
+                m.results.run.method,
+                m.results.run.modality,
+                m.results.run.seed,
+                mode.mode,
+                fmt(base),
+                fmt(with),
+            );
+        }
+    }
+    md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::derive::tests::results;
+    use mmcl_scheduler::results::CalibrationBins;
+    use mmcl_scheduler::robustness::{CorruptedMode, HeadWeights, ROBUSTNESS_SCHEMA_VERSION};
+
+    /// A cell where every listed mode gets `correct` of 10 on each of two test sets.
+    fn cell(modes: &[(&str, u64)], weights: Option<[f64; 3]>) -> CorruptionCell {
+        CorruptionCell {
+            modes: modes
+                .iter()
+                .map(|&(mode, correct)| CorruptedMode {
+                    mode: mode.into(),
+                    correct: vec![correct, correct],
+                    n_test: vec![10, 10],
+                    calibration: CalibrationBins::new(15),
+                })
+                .collect(),
+            ensemble_weights: weights.map(|[audio, visual, fused]| HeadWeights {
+                audio,
+                visual,
+                fused,
+            }),
+            eval_s: 0.0,
+        }
+    }
+
+    fn robustness(cells: Vec<(&str, CorruptionCell)>) -> Robustness {
+        Robustness {
+            schema_version: ROBUSTNESS_SCHEMA_VERSION,
+            seed: 0,
+            checkpoint: "task-2".into(),
+            cells: cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }
+    }
+
+    #[test]
+    fn section_tabulates_mca_plots_curves_and_reads_the_ensemble() {
+        let mut samm = results("seq");
+        samm.run.method = MethodKind::Samm;
+        let mut audio_net = results("seq");
+        audio_net.run.modality = Modality::Audio;
+        // SAMM: audio noise hurts the audio head, the ensemble follows the visual head.
+        let samm_modes = |a: u64, v: u64, f: u64, e: u64| {
+            [("av", f), ("audio", a), ("visual", v), ("ensemble", e)]
+        };
+        let samm_cells = robustness(vec![
+            (
+                "clean",
+                cell(&samm_modes(8, 6, 8, 9), Some([0.8, 0.6, 0.7])),
+            ),
+            (
+                "audio:white:1",
+                cell(&samm_modes(6, 6, 7, 8), Some([0.6, 0.6, 0.6])),
+            ),
+            (
+                "audio:white:5",
+                cell(&samm_modes(1, 6, 4, 6), Some([0.2, 0.6, 0.4])),
+            ),
+            (
+                "visual:blur:5",
+                cell(&samm_modes(8, 2, 6, 8), Some([0.8, 0.3, 0.5])),
+            ),
+            (
+                "audio:missing",
+                cell(&samm_modes(1, 6, 3, 6), Some([0.1, 0.6, 0.3])),
+            ),
+            (
+                "visual:missing",
+                cell(&samm_modes(8, 1, 5, 7), Some([0.8, 0.1, 0.4])),
+            ),
+        ]);
+        let audio_cells = robustness(vec![
+            ("clean", cell(&[("av", 8)], None)),
+            ("audio:white:1", cell(&[("av", 6)], None)),
+            ("audio:white:5", cell(&[("av", 2)], None)),
+        ]);
+        let runs = [
+            RobustRun {
+                results: &samm,
+                robustness: &samm_cells,
+            },
+            RobustRun {
+                results: &audio_net,
+                robustness: &audio_cells,
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let md = robustness_section(&runs, &[], &[], dir.path(), "f").unwrap();
+        // ensemble: clean 90, audio mCA (80 + 60) / 2 = 70, visual mCA 80, missing 60 / 70
+        assert!(
+            md.contains("| seq | SAMM ensemble | 90.00 | 70.00 | 80.00 | 60.00 | 70.00 |"),
+            "{md}"
+        );
+        // the audio-only network has no visual cells: its visual mCA is not made up
+        assert!(
+            md.contains("| seq | audio-only ER | 80.00 | 40.00 | — | — | — |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("audio corrupted (mCA): ensemble 70.0 beats the best of fused 55.0 / audio head 35.0 / visual head 60.0"),
+            "{md}"
+        );
+        assert!(
+            md.contains("visual missing: ensemble 70.0 does not beat"),
+            "{md}"
+        );
+        assert!(
+            md.contains("audio head weight 0.80 clean -> 0.20 at audio severity 5"),
+            "{md}"
+        );
+        assert!(
+            md.contains("the ensemble leans away from the corrupted modality"),
+            "{md}"
+        );
+        for f in [
+            "robustness-seq-audio-white.svg",
+            "robustness-seq-visual-blur.png",
+            "robustness-seq-ensemble-weights.svg",
+        ] {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        // no cells, no section
+        assert_eq!(
+            robustness_section(&[], &[], &[], dir.path(), "f").unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn families_and_severities_come_from_the_cell_names() {
+        assert_eq!(family("audio:white:3"), Some(("audio:white", 3)));
+        assert_eq!(family("visual:missing"), Some(("visual:missing", 0)));
+        assert_eq!(family("clean"), None);
+        assert_eq!(family("audio:pink:2+visual:blur:4"), None);
+    }
+}
