@@ -3,6 +3,7 @@
 //! Each module is one thing the command line does, callable from tests and other programs:
 //! - [`config`]: experiment configs from presets, TOML files and `--set` overrides;
 //! - [`runs`]: a run's summary, evaluating a run's checkpoint;
+//! - [`datasets`]: synthetic data, manifests and the preprocessing cache;
 //! - [`report`]: the benchmark report from finished run folders;
 //! - [`pipeline`]: synthesise, prepare and train on the tiny profile in one call;
 //! - [`gpu_check`]: the GPU build check (golden comparisons, step benchmark, tiny run);
@@ -24,6 +25,7 @@
 //! ```
 pub mod cmd;
 pub mod config;
+pub mod datasets;
 pub mod gpu_check;
 pub mod media_files;
 pub mod model_files;

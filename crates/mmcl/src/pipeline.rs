@@ -8,7 +8,10 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
+use mmcl_data::prep::PrepOptions;
+
 use crate::config::{resolve, ConfigSources};
+use crate::datasets::{self, PrepOverrides};
 
 /// What a tiny run produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,8 +34,7 @@ fn synthesise(work: &Path) -> anyhow::Result<PathBuf> {
             progress: false,
             mp4: false,
         };
-        mmcl_synth::generate_with(&synth, &profile, 0, opts)
-            .with_context(|| format!("generating the tiny profile into {}", synth.display()))?;
+        datasets::synthesise(&synth, &profile, 0, opts)?;
     }
     Ok(manifest)
 }
@@ -40,18 +42,18 @@ fn synthesise(work: &Path) -> anyhow::Result<PathBuf> {
 /// The cache of `manifest` under `work/cache-tiny`, with the dataset's own hints.
 fn prepare(manifest: &Path, work: &Path) -> anyhow::Result<PathBuf> {
     let cache = work.join("cache-tiny");
-    let hints = mmcl_data::prep::dataset_hints(manifest)?
-        .context("the synthetic dataset has no dataset.json")?;
-    let prep = mmcl_data::prep::PrepOptions {
-        sample_rate: hints.sample_rate,
-        clip_seconds: hints.clip_seconds,
-        min_frames: hints.frames_per_clip,
+    let base = PrepOptions {
         frame_size: 32,
         progress: false,
-        ..mmcl_data::prep::PrepOptions::default()
+        ..PrepOptions::default()
     };
-    mmcl_data::prep::prepare(manifest, &cache, &prep)
-        .with_context(|| format!("preparing {}", cache.display()))?;
+    let (opts, hints) = datasets::prep_options(manifest, PrepOverrides::default(), base)?;
+    anyhow::ensure!(
+        hints.is_some(),
+        "{}: the synthetic dataset has no dataset.json",
+        manifest.display()
+    );
+    datasets::prepare_cache(manifest, &cache, &opts)?;
     Ok(cache)
 }
 

@@ -1,9 +1,10 @@
 //! `mmcl manifest …`: build benchmark manifests from datasets users bring.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use mmcl_data::vggsound::{build_manifest, VggSoundOptions};
+use mmcl_data::vggsound::VggSoundOptions;
+
+use crate::datasets::vggsound_manifest;
 
 #[derive(Subcommand)]
 pub enum ManifestCommand {
@@ -50,21 +51,8 @@ fn vggsound(a: VggSoundArgs) -> anyhow::Result<()> {
         max_train_per_class: a.max_train_per_class,
         min_frames: a.min_frames,
     };
-    let (manifest, report) = build_manifest(&a.csv, &a.root, &a.out, &opts)?;
-    if manifest.entries.is_empty() {
-        anyhow::bail!(
-            "no usable clip of the 100 classes under {} (expected audio/<id>.wav + frames/<id>/ or video/<id>.mp4)",
-            a.root.display()
-        );
-    }
-    manifest.write(&a.out)?;
-    let report_path = a
-        .report
-        .unwrap_or_else(|| a.out.with_extension("report.json"));
-    let json = serde_json::to_string_pretty(&report)?;
-    mmcl_io::write_atomic(&report_path, json.as_bytes())
-        .with_context(|| format!("cannot write {}", report_path.display()))?;
-
+    let (manifest, report, report_path) =
+        vggsound_manifest(&a.csv, &a.root, &a.out, a.report.as_deref(), &opts)?;
     for p in &report.csv_problems {
         eprintln!("warning: {}:{}: {}", a.csv.display(), p.line, p.reason);
     }

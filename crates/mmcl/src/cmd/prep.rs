@@ -2,9 +2,10 @@
 //! `mmcl_data::prep`).
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
-use mmcl_data::prep::{dataset_hints, prepare, PrepOptions};
+use mmcl_data::prep::PrepOptions;
+
+use crate::datasets::{prep_options, prepare_cache, PrepOverrides};
 
 #[derive(Args)]
 pub struct PrepArgs {
@@ -44,40 +45,27 @@ pub struct PrepArgs {
 }
 
 pub fn run(a: PrepArgs) -> anyhow::Result<()> {
-    let hints = dataset_hints(&a.manifest)?;
+    let given = PrepOverrides {
+        sample_rate: a.sample_rate,
+        clip_seconds: a.clip_seconds,
+        min_frames: a.min_frames,
+    };
+    let base = PrepOptions {
+        frame_size: a.frame_size,
+        shard_clips: a.shard_clips,
+        video_frames: a.video_frames,
+        jobs: a.jobs,
+        progress: !a.quiet,
+        ..PrepOptions::default()
+    };
+    let (opts, hints) = prep_options(&a.manifest, given, base)?;
     if let Some(h) = &hints {
         eprintln!(
             "dataset.json hints: {} Hz, {} s clips, {} frames per clip",
             h.sample_rate, h.clip_seconds, h.frames_per_clip
         );
     }
-    let defaults = PrepOptions::default();
-    let opts = PrepOptions {
-        sample_rate: a
-            .sample_rate
-            .or(hints.map(|h| h.sample_rate))
-            .unwrap_or(defaults.sample_rate),
-        clip_seconds: a
-            .clip_seconds
-            .or(hints.map(|h| h.clip_seconds))
-            .unwrap_or(defaults.clip_seconds),
-        frame_size: a.frame_size,
-        min_frames: a
-            .min_frames
-            .or(hints.map(|h| h.frames_per_clip))
-            .unwrap_or(defaults.min_frames),
-        shard_clips: a.shard_clips,
-        video_frames: a.video_frames,
-        jobs: a.jobs,
-        progress: !a.quiet,
-    };
-    let report = prepare(&a.manifest, &a.out, &opts).with_context(|| {
-        format!(
-            "preparing {} into {}",
-            a.manifest.display(),
-            a.out.display()
-        )
-    })?;
+    let report = prepare_cache(&a.manifest, &a.out, &opts)?;
     println!(
         "{}: {} of {} clips usable, {} skipped; {} shards written, {} reused; {:.1} clips/s; {:.1} MB; {:.1} s",
         report.cache.display(),

@@ -1,10 +1,9 @@
 //! `mmcl synth`: generate the synthetic MMCL-shaped dataset (see the `mmcl-synth` crate).
 use std::path::PathBuf;
-use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
-use mmcl_synth::Profile;
+
+use crate::datasets::{synth_profile, synthesise, ProfileOverrides};
 
 #[derive(Args)]
 pub struct SynthArgs {
@@ -42,35 +41,19 @@ pub struct SynthArgs {
 }
 
 pub fn run(a: SynthArgs) -> anyhow::Result<()> {
-    let mut p = Profile::by_name(&a.profile)?;
-    let custom = [
-        a.train_per_class,
-        a.test_per_class,
-        a.clip_seconds,
-        a.sample_rate,
-        a.frame_size,
-    ]
-    .iter()
-    .any(Option::is_some);
-    p.train_per_class = a.train_per_class.unwrap_or(p.train_per_class);
-    p.test_per_class = a.test_per_class.unwrap_or(p.test_per_class);
-    if let Some(s) = a.clip_seconds {
-        p.clip_seconds = s;
-        p.crop_seconds = s as f64 / 2.0;
-    }
-    p.sample_rate = a.sample_rate.unwrap_or(p.sample_rate);
-    p.frame_size = a.frame_size.unwrap_or(p.frame_size);
-    if custom {
-        p.name = format!("{}-custom", p.name);
-    }
-    let start = Instant::now();
+    let overrides = ProfileOverrides {
+        train_per_class: a.train_per_class,
+        test_per_class: a.test_per_class,
+        clip_seconds: a.clip_seconds,
+        sample_rate: a.sample_rate,
+        frame_size: a.frame_size,
+    };
+    let p = synth_profile(&a.profile, overrides)?;
     let opts = mmcl_synth::SynthOptions {
         progress: !a.quiet,
         mp4: a.mp4,
     };
-    let s = mmcl_synth::generate_with(&a.out, &p, a.seed, opts)
-        .with_context(|| format!("generating profile {} into {}", p.name, a.out.display()))?;
-    let secs = start.elapsed().as_secs_f64();
+    let (s, secs) = synthesise(&a.out, &p, a.seed, opts)?;
     let [f, t] = p.spectrogram_shape();
     println!(
         "synth: profile {} seed {}: {} clips ({} train, {} test) of {} s at {} Hz, {} frames of {}x{} px",
