@@ -87,6 +87,11 @@ fn synth_prep_train_report_on_the_tiny_profile() {
         .unwrap());
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("ER") && md.contains("SGD"), "{md}");
+    // The robustness cells of the ER run make the report's Robustness section.
+    assert!(
+        md.contains("## Robustness") && md.contains("| seq | ER multimodal |"),
+        "{md}"
+    );
 }
 
 /// The subcommands listed under "Commands:" in a `--help` text (without `help`).

@@ -39,6 +39,8 @@ pub struct Studies<'a> {
     pub lambda: Option<&'a Path>,
     /// The training-budget study.
     pub budget: Option<&'a Path>,
+    /// Runs trained with a modality missing (`data.missing`), against their headline twins.
+    pub missing: Option<&'a Path>,
 }
 
 /// One finished run, as the report needs it.
@@ -132,6 +134,7 @@ pub fn write_report(runs: &Path, out: &Path, studies: &Studies) -> Result<String
     md += &write_analyses(&entries, &files.dir, &files.dir_link())?;
     md.push('\n');
     md += &study_sections(&entries, studies, &files)?;
+    md += &robustness(&all, &entries, studies, &files)?;
     md += &plots(&all, &scenarios, &files)?;
     md += &run_list(&all);
     write(out, md.as_bytes())?;
@@ -325,6 +328,44 @@ fn study_sections(entries: &[RunEntry], studies: &Studies, files: &Files) -> Res
             budget_study(&study, &files.dir, &files.dir_link())?
         )?;
     }
+    Ok(md)
+}
+
+/// The Robustness section: the headline runs' `robustness.json` cells (`mmcl eval
+/// --corrupt`) and the missing-modality training runs against their twins.
+fn robustness(
+    all: &[Run],
+    entries: &[RunEntry],
+    studies: &Studies,
+    files: &Files,
+) -> Result<String> {
+    use mmcl_scheduler::robustness::{Robustness, ROBUSTNESS_FILE};
+    let mut cells = Vec::new();
+    for run in all {
+        let path = run.dir.join(ROBUSTNESS_FILE);
+        if path.is_file() {
+            cells.push((&run.results, Robustness::read(&path)?));
+        }
+    }
+    let robust: Vec<mmcl_metrics::robustness::RobustRun> = cells
+        .iter()
+        .map(|(results, robustness)| mmcl_metrics::robustness::RobustRun {
+            results,
+            robustness,
+        })
+        .collect();
+    let missing = match studies.missing {
+        Some(dir) => read_runs(dir)?,
+        None => Vec::new(),
+    };
+    let missing: Vec<RunEntry> = missing.iter().map(Run::entry).collect();
+    let md = mmcl_metrics::robustness::robustness_section(
+        &robust,
+        &missing,
+        entries,
+        &files.dir,
+        &files.dir_link(),
+    )?;
     Ok(md)
 }
 

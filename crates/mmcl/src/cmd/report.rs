@@ -23,6 +23,11 @@ pub struct ReportArgs {
     /// Run folders of the training-budget study.
     #[arg(long)]
     pub budget_runs: Option<PathBuf>,
+    /// Run folders trained with a modality missing (`data.missing`), compared with their
+    /// twins in `--runs` in the Robustness section (which also shows every run's
+    /// `robustness.json` from `mmcl eval --corrupt`).
+    #[arg(long)]
+    pub missing_runs: Option<PathBuf>,
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
@@ -30,6 +35,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         calibration: a.calibration_runs.as_deref(),
         lambda: a.lambda_runs.as_deref(),
         budget: a.budget_runs.as_deref(),
+        missing: a.missing_runs.as_deref(),
     };
     eprintln!("{}", write_report(&a.runs, &a.out, &studies)?);
     Ok(())
