@@ -51,7 +51,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, FramesView};
 use crate::error::{CacheError, Result};
 
 /// Train-time augmentation or the deterministic evaluation transform.
@@ -439,6 +439,8 @@ impl Loader {
         Ok(())
     }
 
+    /// Sample `index` into `audio_out` and `video_out` (audio first, then frames: the order
+    /// of `rng`'s draws); returns its compact copy when the loader keeps them.
     #[allow(clippy::too_many_arguments)]
     fn load_sample(
         &self,
@@ -450,22 +452,39 @@ impl Loader {
         audio_out: &mut [f32],
         video_out: &mut [f32],
     ) -> Result<Option<Arc<CompactSample>>> {
+        let offset = self.load_audio(index, mode, corruption, rng, scratch, audio_out)?;
+        let compact_frames = self.load_frames(index, mode, corruption, rng, scratch, video_out)?;
+        if !self.config.compact {
+            return Ok(None);
+        }
+        let sample =
+            self.compact_sample(index, offset, corruption, &scratch.crop, compact_frames)?;
+        Ok(Some(Arc::new(sample)))
+    }
+
+    /// The audio crop of sample `index` (random offset in training, centred in evaluation;
+    /// corrupted if asked) into `scratch.crop`, its log spectrogram into `audio_out`; returns
+    /// the crop's offset.
+    fn load_audio(
+        &self,
+        index: usize,
+        mode: Mode,
+        corruption: Option<(Corruption, u64)>,
+        rng: &mut ChaCha8Rng,
+        scratch: &mut Scratch,
+        audio_out: &mut [f32],
+    ) -> Result<usize> {
         let clip_len = self.cache.options().clip_samples;
         let offset = match mode {
             Mode::Train => self.audio.random_offset(clip_len, rng),
             Mode::Eval => self.audio.center_offset(clip_len),
         };
-        let crop_len = self.audio.crop_len();
-        scratch.crop.resize(crop_len, 0.0);
+        scratch.crop.resize(self.audio.crop_len(), 0.0);
         self.cache.audio_f32(index, offset, &mut scratch.crop)?;
-        let media_err = |what: &str| {
-            let context = format!("corrupting the {what} of sample {index}");
-            move |source| CacheError::Media { context, source }
-        };
         if let Some((c, c_seed)) = corruption {
             let sr = self.cache.options().sample_rate;
             c.apply_audio(&mut scratch.crop, sr, c_seed, index as u64)
-                .map_err(media_err("audio"))?;
+                .map_err(corrupt_err("audio", index))?;
         }
         self.spectrogram_into(
             &scratch.crop,
@@ -473,18 +492,31 @@ impl Loader {
             &mut scratch.stft,
             audio_out,
         )?;
+        Ok(offset)
+    }
 
+    /// The `T` selected frames of sample `index`, each augmented (training: random resized
+    /// crop and flip) or resized (evaluation) and normalised into `video_out`; returns their
+    /// compact copies (the evaluation resize, u8 `[T, S, S, 3]`) when the loader keeps them.
+    fn load_frames(
+        &self,
+        index: usize,
+        mode: Mode,
+        corruption: Option<(Corruption, u64)>,
+        rng: &mut ChaCha8Rng,
+        scratch: &mut Scratch,
+        video_out: &mut [f32],
+    ) -> Result<Vec<u8>> {
         let frames = self.cache.frames(index)?;
         let t = self.config.frames;
-        let s = self.config.frame_size;
+        let size = self.config.frame_size as usize;
+        let plane = size * size;
         let positions = select_frames(frames.frames, t, mode == Mode::Train, rng);
-        let plane = (s * s) as usize;
         let mut compact_frames = if self.config.compact {
             Vec::with_capacity(t * plane * 3)
         } else {
             Vec::new()
         };
-        let size = s as usize;
         let full = CropRect {
             top: 0,
             left: 0,
@@ -492,29 +524,17 @@ impl Loader {
             width: frames.width as u32,
         };
         scratch.frame.resize(plane * 3, 0);
-        // The selected frames, corrupted as one clip (occlusion and dropped frames act
-        // across frames) before the resize.
         let frame_bytes = frames.height * frames.width * 3;
         let corrupt_frames = corruption.filter(|(c, _)| c.visual.is_some());
-        if let Some((c, c_seed)) = corrupt_frames {
-            scratch.clip.clear();
-            for &p in &positions {
-                scratch.clip.extend_from_slice(frames.frame(p));
-            }
-            c.apply_frames(
-                &mut scratch.clip,
-                frames.width,
-                frames.height,
-                c_seed,
-                index as u64,
-            )
-            .map_err(media_err("frames"))?;
+        if let Some(c) = corrupt_frames {
+            corrupted_clip(&frames, &positions, c, index, &mut scratch.clip)?;
         }
         for (k, &p) in positions.iter().enumerate() {
             let src = match corrupt_frames {
                 Some(_) => &scratch.clip[k * frame_bytes..(k + 1) * frame_bytes],
                 None => frames.frame(p),
             };
+            let at = (index, p);
             let flip = match mode {
                 Mode::Train => {
                     let rect = image_ops::random_resized_crop_params(
@@ -524,37 +544,13 @@ impl Loader {
                         rng,
                     );
                     let flip = rng.random::<f64>() < self.config.flip_probability;
-                    resized_crop_into(
-                        src,
-                        frames.width,
-                        frames.height,
-                        rect,
-                        size,
-                        size,
-                        &mut scratch.resize,
-                        &mut scratch.frame,
-                    )
-                    .map_err(|source| CacheError::Media {
-                        context: format!("resizing frame {p} of sample {index}"),
-                        source,
-                    })?;
+                    let (r, out) = (&mut scratch.resize, &mut scratch.frame);
+                    resize_frame(src, &frames, rect, size, r, out, at)?;
                     flip
                 }
                 Mode::Eval => {
-                    resized_crop_into(
-                        src,
-                        frames.width,
-                        frames.height,
-                        full,
-                        size,
-                        size,
-                        &mut scratch.resize,
-                        &mut scratch.frame,
-                    )
-                    .map_err(|source| CacheError::Media {
-                        context: format!("resizing frame {p} of sample {index}"),
-                        source,
-                    })?;
+                    let (r, out) = (&mut scratch.resize, &mut scratch.frame);
+                    resize_frame(src, &frames, full, size, r, out, at)?;
                     false
                 }
             };
@@ -569,51 +565,49 @@ impl Loader {
                 t * plane,
             );
             if self.config.compact {
+                // The compact copy is the evaluation resize, done again after a training crop.
                 if mode == Mode::Train {
-                    resized_crop_into(
-                        src,
-                        frames.width,
-                        frames.height,
-                        full,
-                        size,
-                        size,
-                        &mut scratch.resize,
-                        &mut scratch.frame,
-                    )
-                    .map_err(|source| CacheError::Media {
-                        context: format!("resizing frame {p} of sample {index}"),
-                        source,
-                    })?;
+                    let (r, out) = (&mut scratch.resize, &mut scratch.frame);
+                    resize_frame(src, &frames, full, size, r, out, at)?;
                 }
                 compact_frames.extend_from_slice(&scratch.frame);
             }
         }
-        if !self.config.compact {
-            return Ok(None);
-        }
+        Ok(compact_frames)
+    }
+
+    /// The compact copy of sample `index`: the audio crop at `offset` as the sample arrived
+    /// (`crop`, the corrupted one, under an audio corruption) and the compact frames.
+    fn compact_sample(
+        &self,
+        index: usize,
+        offset: usize,
+        corruption: Option<(Corruption, u64)>,
+        crop: &[f32],
+        frames: Vec<u8>,
+    ) -> Result<CompactSample> {
         let rec = self.cache.record(index)?;
         let audio = match corruption {
             // The stored crop is what the sample arrived as (f32 = i16 / 32768 both ways).
-            Some((c, _)) if c.audio.is_some() => scratch
-                .crop
-                .iter()
-                .map(|&x| crate::prep::f32_to_i16(x))
-                .collect(),
+            Some((c, _)) if c.audio.is_some() => {
+                crop.iter().map(|&x| crate::prep::f32_to_i16(x)).collect()
+            }
             _ => {
-                let mut audio = vec![0i16; crop_len];
+                let mut audio = vec![0i16; self.audio.crop_len()];
                 self.cache.audio_i16(index, offset, &mut audio)?;
                 audio
             }
         };
-        Ok(Some(Arc::new(CompactSample {
+        let s = self.config.frame_size as usize;
+        Ok(CompactSample {
             index,
             label: rec.label,
             super_label: rec.super_label,
             audio,
             sample_rate: self.cache.options().sample_rate,
-            frames: compact_frames,
-            frame_shape: [t, s as usize, s as usize],
-        })))
+            frames,
+            frame_shape: [self.config.frames, s, s],
+        })
     }
 
     fn spectrogram_into(
@@ -704,4 +698,54 @@ impl Loader {
             video_shape: [b, 3, t, s, s],
         })
     }
+}
+
+/// The context of a corruption error: which modality of which sample.
+fn corrupt_err(what: &str, index: usize) -> impl FnOnce(mmcl_media::MediaError) -> CacheError {
+    let context = format!("corrupting the {what} of sample {index}");
+    move |source| CacheError::Media { context, source }
+}
+
+/// The selected stored frames (`positions`) of sample `index` corrupted as one clip
+/// (occlusion and dropped frames act across frames), before the resize, into `clip`.
+fn corrupted_clip(
+    frames: &FramesView<'_>,
+    positions: &[usize],
+    (c, c_seed): (Corruption, u64),
+    index: usize,
+    clip: &mut Vec<u8>,
+) -> Result<()> {
+    clip.clear();
+    for &p in positions {
+        clip.extend_from_slice(frames.frame(p));
+    }
+    c.apply_frames(clip, frames.width, frames.height, c_seed, index as u64)
+        .map_err(corrupt_err("frames", index))
+}
+
+/// The `rect` of the stored frame `src` (of `frames`' size) resized to `size x size` into
+/// `out`; `at` = (sample index, frame position), for the error.
+fn resize_frame(
+    src: &[u8],
+    frames: &FramesView<'_>,
+    rect: CropRect,
+    size: usize,
+    resize: &mut ResizeScratch,
+    out: &mut [u8],
+    (index, p): (usize, usize),
+) -> Result<()> {
+    resized_crop_into(
+        src,
+        frames.width,
+        frames.height,
+        rect,
+        size,
+        size,
+        resize,
+        out,
+    )
+    .map_err(|source| CacheError::Media {
+        context: format!("resizing frame {p} of sample {index}"),
+        source,
+    })
 }
