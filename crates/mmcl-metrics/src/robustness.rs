@@ -426,7 +426,7 @@ fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<(
 /// Missing-modality training runs against their clean twins (same scenario, method,
 /// buffer, network and seed in the headline grid).
 fn missing_training(missing: &[RunEntry], clean: &[RunEntry], md: &mut String) {
-    md.push_str("### Training with a missing modality\n\nEach run trained with a share of every task's training clips missing one modality (zero-filled; `scenario.missing`), against its clean twin from the headline grid; final mean accuracy per inference mode.\n\n| scenario | run | missing in training | mode | clean twin | with missing | change |\n|---|---|---|---|---:|---:|---:|\n");
+    md.push_str("### Training with a missing modality\n\nEach run trained with a share of every task's training clips missing one modality (zero-filled; `data.missing`), against its clean twin from the headline grid; final mean accuracy per inference mode.\n\n| scenario | run | missing in training | mode | clean twin | with missing | change |\n|---|---|---|---|---:|---:|---:|\n");
     let key = |r: &RunResults| {
         (
             r.run.scenario.clone(),
@@ -438,12 +438,15 @@ fn missing_training(missing: &[RunEntry], clean: &[RunEntry], md: &mut String) {
     };
     for m in missing {
         let twin = clean.iter().find(|c| key(c.results) == key(m.results));
-        let share = m
-            .results
-            .config
-            .get("scenario")
-            .and_then(|s| s.get("missing"))
-            .map_or("?".to_string(), |v| v.to_string());
+        let missing = m.results.config.get("data").and_then(|d| d.get("missing"));
+        let share = ["audio", "visual"]
+            .iter()
+            .filter_map(|k| {
+                let p = missing?.get(*k)?.as_f64()?;
+                (p > 0.0).then(|| format!("{k} {:.0}%", 100.0 * p))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         for mode in &m.metrics.modes {
             let with = mode.headline(false);
             let base = twin.and_then(|t| {
@@ -477,6 +480,7 @@ fn missing_training(missing: &[RunEntry], clean: &[RunEntry], md: &mut String) {
 mod tests {
     use super::*;
     use crate::derive::tests::results;
+    use crate::RunMetrics;
     use mmcl_scheduler::results::CalibrationBins;
     use mmcl_scheduler::robustness::{CorruptedMode, HeadWeights, ROBUSTNESS_SCHEMA_VERSION};
 
@@ -600,6 +604,38 @@ mod tests {
         assert_eq!(
             robustness_section(&[], &[], &[], dir.path(), "f").unwrap(),
             ""
+        );
+    }
+
+    #[test]
+    fn missing_modality_runs_are_set_against_their_clean_twins() {
+        let clean = results("seq");
+        let mut missing = results("seq");
+        missing.config = serde_json::json!({"data": {"missing": {"audio": 0.3}}});
+        missing.modes[0].correct[2][0] = Some(2); // keeps less of task 0: 2/10 instead of 4/10
+        let other = {
+            let mut r = results("seq");
+            r.run.seed = 1;
+            r
+        };
+        let metrics: Vec<RunMetrics> = [&clean, &missing, &other]
+            .iter()
+            .map(|r| RunMetrics::derive(r).unwrap())
+            .collect();
+        let entry = |r, m| RunEntry { results: r, metrics: m };
+        let dir = tempfile::tempdir().unwrap();
+        let md = robustness_section(
+            &[],
+            &[entry(&missing, &metrics[1])],
+            &[entry(&other, &metrics[2]), entry(&clean, &metrics[0])],
+            dir.path(),
+            "f",
+        )
+        .unwrap();
+        // final row: (4/10, -, 15/20) -> 57.5 clean, (2/10, -, 15/20) -> 47.5 with missing
+        assert!(
+            md.contains("| seq | er-audio-visual s0 | audio 30% | av | 57.50 | 47.50 | -10.00 |"),
+            "{md}"
         );
     }
 
