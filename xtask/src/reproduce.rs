@@ -12,7 +12,15 @@
 //!    Beside the headline grid, SAMM at the largest buffer is trained once more per
 //!    scenario and seed with the reference's calibration (`calibration = "reference"`),
 //!    into `runs/<profile>-calibration/`, for the report's calibration comparison.
-//! 4. `mmcl report` writes `REPORT.md` (tables, plots, the paper's numbers) from the runs.
+//!    Also beside it: one missing-modality training run per robustness scenario (Seq, Dom;
+//!    SAMM at the largest buffer, seed 0, `data.missing.audio = 0.3`) into
+//!    `runs/<profile>-missing/`, the twin of its headline run.
+//! 4. The robustness suite (`mmcl eval --corrupt`) on the headline grid's final models of
+//!    Seq and Dom at the largest buffer, every seed: the audio-only and visual-only ER
+//!    networks under their own modality's corruptions, ER multimodal and SAMM under all
+//!    (cells into each run's `robustness.json`, reused when present).
+//! 5. `mmcl report` writes `REPORT.md` (tables, plots, the paper's numbers, robustness)
+//!    from the runs.
 //!
 //! `--study budget` runs the training-budget study instead of the grid (Seq: SAMM and
 //! JOINT at the preset's epochs, 3x and 10x; SAMM at reg_weight 0.01, 0.1 and 1) into
@@ -184,6 +192,81 @@ fn grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
         }
     }
     v
+}
+
+/// The scenarios the robustness suite and the missing-modality runs cover.
+const ROBUSTNESS_SCENARIOS: [&str; 2] = ["seq", "dom"];
+
+/// The share of every task's training clips that arrive without their audio in the
+/// missing-modality runs.
+const MISSING_AUDIO_SET: &str = "data.missing.audio=0.3";
+
+/// One missing-modality training run per robustness scenario (SAMM at the largest buffer,
+/// seed 0), the twin of its headline run.
+fn missing_twins(scenarios: &[String], buffers: &[usize]) -> Vec<RunSpec> {
+    let wanted: Vec<String> = scenarios
+        .iter()
+        .filter(|s| ROBUSTNESS_SCENARIOS.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    samm_twins(&wanted, buffers, 1, "missing-audio30", MISSING_AUDIO_SET)
+}
+
+/// The robustness suite on the final models of the headline grid: per robustness scenario
+/// and seed, at the largest buffer, the audio-only and visual-only ER networks (their own
+/// modality's corruptions), ER multimodal and SAMM (every corruption). `mmcl eval
+/// --corrupt` keeps finished cells in each run's robustness.json, so this resumes too.
+fn robustness_evals(
+    ctx: &GridContext,
+    plan: &GridPlan,
+    runs_dir: &Path,
+) -> Result<(usize, Vec<String>)> {
+    let Some(&buffer) = plan.buffers.iter().max() else {
+        return Ok((0, Vec::new()));
+    };
+    let mut jobs = Vec::new();
+    for seed in 0..plan.seeds {
+        for scenario in plan
+            .scenarios
+            .iter()
+            .filter(|s| ROBUSTNESS_SCENARIOS.contains(&s.as_str()))
+        {
+            for (method, modality, suite) in [
+                ("er", "audio", "suite:audio"),
+                ("er", "visual", "suite:visual"),
+                ("er", "audio-visual", "suite:default"),
+                ("samm", "audio-visual", "suite:default"),
+            ] {
+                let spec = RunSpec {
+                    scenario: scenario.clone(),
+                    method,
+                    buffer,
+                    modality,
+                    seed,
+                    variant: Variant::default(),
+                };
+                let dir = runs_dir.join(spec.name());
+                if !is_finished(&dir) {
+                    continue;
+                }
+                let mut c = ctx.mmcl();
+                c.args(["eval", "--quiet", "--run"])
+                    .arg(&dir)
+                    .args(["--corrupt", suite]);
+                jobs.push((format!("robustness of {}", spec.name()), c));
+            }
+        }
+    }
+    eprintln!(
+        "== robustness suite: {} final models ({} at a time)",
+        jobs.len(),
+        ctx.jobs
+    );
+    run_pool(
+        ctx,
+        jobs,
+        "run its `mmcl eval --corrupt` by hand to see why",
+    )
 }
 
 /// The setting of the calibration twins: the reference's training-mode LBFGS fit.
@@ -411,13 +494,14 @@ fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
 
 /// The runs folders of a profile: the headline grid, the calibration twins, the λ = 1
 /// twins, the budget study.
-fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 4] {
+fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 5] {
     let runs = work.join("runs");
     [
         runs.join(profile),
         runs.join(format!("{profile}-calibration")),
         runs.join(format!("{profile}-lambda1")),
         runs.join(format!("{profile}-budget")),
+        runs.join(format!("{profile}-missing")),
     ]
 }
 
@@ -460,7 +544,7 @@ fn preset_epochs(ctx: &GridContext) -> Result<usize> {
 /// resumed, runs trained under other settings moved aside and trained again), `ctx.jobs`
 /// at a time. Returns how many ran now and the names of those that failed.
 fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(usize, Vec<String>)> {
-    let (args, start) = (ctx.args, ctx.start);
+    let args = ctx.args;
     std::fs::create_dir_all(runs_dir)
         .with_context(|| format!("creating {}", runs_dir.display()))?;
     for spec in specs {
@@ -500,30 +584,47 @@ fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(us
         ctx.jobs,
         ctx.threads
     );
-    let mut pending = todo.into_iter();
+    let jobs = todo.into_iter().map(|spec| {
+        let dir = runs_dir.join(spec.name());
+        let mut c = ctx.mmcl();
+        c.arg("train");
+        if dir.join("config.toml").exists() {
+            c.arg("--resume").arg(&dir).arg("--quiet");
+        } else {
+            c.args(fresh_args(spec, ctx.preset, args, ctx.cache))
+                .arg("--out")
+                .arg(&dir)
+                .arg("--quiet");
+        }
+        (spec.name(), c)
+    });
+    run_pool(ctx, jobs, "see its log.txt")
+}
+
+/// Runs the commands `ctx.jobs` at a time, each on `ctx.threads` threads, printing each
+/// finish; returns how many ran and the names of those that failed (`on_failure` says
+/// where to look).
+fn run_pool(
+    ctx: &GridContext,
+    jobs: impl IntoIterator<Item = (String, Command)>,
+    on_failure: &str,
+) -> Result<(usize, Vec<String>)> {
+    let start = ctx.start;
+    let mut pending = jobs.into_iter();
     let mut running: Vec<(String, std::process::Child)> = Vec::new();
     let mut failures = Vec::new();
     let mut done = 0usize;
     loop {
         while running.len() < ctx.jobs {
-            let Some(spec) = pending.next() else { break };
-            let dir = runs_dir.join(spec.name());
-            let mut c = ctx.mmcl();
-            c.env("RAYON_NUM_THREADS", ctx.threads.to_string())
-                .stdout(Stdio::null())
-                .arg("train");
-            if dir.join("config.toml").exists() {
-                c.arg("--resume").arg(&dir).arg("--quiet");
-            } else {
-                c.args(fresh_args(spec, ctx.preset, args, ctx.cache))
-                    .arg("--out")
-                    .arg(&dir)
-                    .arg("--quiet");
-            }
+            let Some((name, mut c)) = pending.next() else {
+                break;
+            };
             let child = c
+                .env("RAYON_NUM_THREADS", ctx.threads.to_string())
+                .stdout(Stdio::null())
                 .spawn()
-                .with_context(|| format!("starting the run {}", spec.name()))?;
-            running.push((spec.name(), child));
+                .with_context(|| format!("starting {name}"))?;
+            running.push((name, child));
         }
         if running.is_empty() {
             break;
@@ -541,7 +642,7 @@ fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(us
                     );
                 } else {
                     eprintln!(
-                        "   [{:>6.0} s] FAILED {name} ({status}); see its log.txt",
+                        "   [{:>6.0} s] FAILED {name} ({status}); {on_failure}",
                         start.elapsed().as_secs_f64()
                     );
                     failures.push(name);
@@ -556,63 +657,187 @@ fn run_grid(ctx: &GridContext, runs_dir: &Path, specs: &[RunSpec]) -> Result<(us
 
 pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     let start = Instant::now();
-    let (def_seeds, def_scenarios, def_buffers) = defaults(&args.profile);
-    let seeds = args.seeds.unwrap_or(def_seeds);
-    let scenarios: Vec<String> = args
-        .scenarios
-        .clone()
-        .unwrap_or_else(|| def_scenarios.iter().map(|s| s.to_string()).collect());
-    let buffers = args.buffers.clone().unwrap_or(def_buffers);
+    let plan = GridPlan::from_args(args);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.unwrap_or(if cores >= 2 { 2 } else { 1 }).max(1);
     let threads = (cores / jobs).max(1);
+    let work = work_dir(root, args)?;
+    let report = report_path(&work, args)?;
+    let mmcl = mmcl_binary(root, args)?;
+
+    // 1-2. Data and cache.
+    let (cache, preset) = prepare_data(&mmcl, &work, args)?;
+    let data_s = start.elapsed().as_secs_f64();
+
+    // 3. The grid (or the study), each in its own runs folder.
+    let ctx = GridContext {
+        mmcl: &mmcl,
+        work: &work,
+        preset: &preset,
+        args,
+        cache: &cache,
+        jobs,
+        threads,
+        start,
+    };
+    let dirs = runs_dirs(&work, &args.profile);
+    let mut specs = Vec::new();
+    let mut failures = Vec::new();
+    let mut done = 0usize;
+    for (dir, batch) in plan.batches(&ctx, &dirs)? {
+        let (n_done, failed) = run_grid(&ctx, dir, &batch)?;
+        done += n_done;
+        failures.extend(failed);
+        specs.extend(batch);
+    }
+    let grid_s = start.elapsed().as_secs_f64() - data_s;
+
+    // 4. The robustness suite on the headline grid's final models.
+    if args.study.is_none() {
+        let (_, failed) = robustness_evals(&ctx, &plan, &dirs[0])?;
+        failures.extend(failed);
+    }
+    let robustness_s = start.elapsed().as_secs_f64() - data_s - grid_s;
+
+    // 5. The report.
+    write_report(&ctx, &dirs, &report)?;
+    let total = start.elapsed().as_secs_f64();
+    let timings = serde_json::json!({
+        "profile": args.profile, "runs": specs.len(), "runs_trained_now": done, "jobs": jobs,
+        "threads_per_job": threads, "data_and_cache_s": data_s, "grid_s": grid_s,
+        "robustness_s": robustness_s, "total_s": total,
+    });
+    let [runs_dir, _, _, budget_dir, _] = &dirs;
+    let timings_dir = if args.study.is_some() {
+        budget_dir
+    } else {
+        runs_dir
+    };
+    std::fs::write(
+        timings_dir.join("reproduce-timings.json"),
+        serde_json::to_string_pretty(&timings)?,
+    )?;
+    eprintln!(
+        "== done in {total:.0} s (data+cache {data_s:.0} s, grid {grid_s:.0} s, robustness {robustness_s:.0} s): {}",
+        report.display()
+    );
+    if !failures.is_empty() {
+        bail!("{} runs failed: {}", failures.len(), failures.join(", "));
+    }
+    Ok(())
+}
+
+/// The grid's axes: the profile's defaults, narrowed by the command line.
+struct GridPlan {
+    seeds: u64,
+    scenarios: Vec<String>,
+    buffers: Vec<usize>,
+}
+
+impl GridPlan {
+    fn from_args(args: &ReproduceArgs) -> Self {
+        let (def_seeds, def_scenarios, def_buffers) = defaults(&args.profile);
+        GridPlan {
+            seeds: args.seeds.unwrap_or(def_seeds),
+            scenarios: args
+                .scenarios
+                .clone()
+                .unwrap_or_else(|| def_scenarios.iter().map(|s| s.to_string()).collect()),
+            buffers: args.buffers.clone().unwrap_or(def_buffers),
+        }
+    }
+
+    /// The run folders and the runs to train into each: the headline grid with its
+    /// calibration and λ twins, or the one study asked for.
+    fn batches<'d>(
+        &self,
+        ctx: &GridContext,
+        dirs: &'d [PathBuf; 5],
+    ) -> Result<Vec<(&'d Path, Vec<RunSpec>)>> {
+        let [runs_dir, calibration_dir, lambda_dir, budget_dir, missing_dir] = dirs;
+        let (scenarios, buffers, seeds) = (&self.scenarios, &self.buffers, self.seeds);
+        Ok(match ctx.args.study {
+            None => vec![
+                (runs_dir.as_path(), grid(scenarios, buffers, seeds)),
+                (
+                    calibration_dir.as_path(),
+                    samm_twins(
+                        scenarios,
+                        buffers,
+                        seeds,
+                        "calibration-reference",
+                        CALIBRATION_SET,
+                    ),
+                ),
+                (
+                    lambda_dir.as_path(),
+                    samm_twins(scenarios, buffers, seeds, "lambda1", LAMBDA1_SET),
+                ),
+                (missing_dir.as_path(), missing_twins(scenarios, buffers)),
+            ],
+            Some(Study::Budget) => {
+                let epochs = ctx.args.epochs.unwrap_or(preset_epochs(ctx)?);
+                vec![(budget_dir.as_path(), budget_grid(buffers, seeds, epochs))]
+            }
+        })
+    }
+}
+
+/// The work folder, created and made absolute: the mmcl commands run inside it, so a
+/// relative `--work-dir` would otherwise be resolved twice (runs nested in
+/// work/<work-dir>/...).
+fn work_dir(root: &Path, args: &ReproduceArgs) -> Result<PathBuf> {
     let work = args.work_dir.clone().unwrap_or_else(|| root.to_path_buf());
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    // Absolute from here on: the mmcl commands run inside `work`, so a relative `--work-dir`
-    // would otherwise be resolved twice (runs nested in work/<work-dir>/...).
-    let work = work
-        .canonicalize()
-        .with_context(|| format!("resolving {}", work.display()))?;
-    let report = match &args.report {
-        // A path given on the command line is relative to where it was typed.
+    work.canonicalize()
+        .with_context(|| format!("resolving {}", work.display()))
+}
+
+/// The report to write: `--report` (relative to where it was typed), else REPORT.md in the
+/// work folder (REPORT-<profile>.md for profiles other than mini).
+fn report_path(work: &Path, args: &ReproduceArgs) -> Result<PathBuf> {
+    Ok(match &args.report {
         Some(r) => std::path::absolute(r).with_context(|| format!("resolving {}", r.display()))?,
         None => work.join(if args.profile == "mini" {
             "REPORT.md".to_string()
         } else {
             format!("REPORT-{}.md", args.profile)
         }),
-    };
+    })
+}
 
-    // The binary: the one given, or built once (same profile as tests, so artifacts are
-    // shared).
-    let mmcl = match &args.mmcl {
-        Some(p) => std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?,
-        None => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            run_checked(
-                Command::new(&cargo)
-                    .current_dir(root)
-                    .args(["build", "-p", "mmcl", "--bin", "mmcl"]),
-                "building mmcl",
-            )?;
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            target.join("debug").join("mmcl")
-        }
-    };
+/// The binary: the one given, or built once (same profile as tests, so artifacts are
+/// shared).
+fn mmcl_binary(root: &Path, args: &ReproduceArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.mmcl {
+        return std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_checked(
+        Command::new(&cargo)
+            .current_dir(root)
+            .args(["build", "-p", "mmcl", "--bin", "mmcl"]),
+        "building mmcl",
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("debug").join("mmcl"))
+}
+
+/// Steps 1-2: the data (generated for `--data synth`, else the user's manifest) and its
+/// cache. Returns the cache folder and the preset the runs use.
+fn prepare_data(mmcl: &Path, work: &Path, args: &ReproduceArgs) -> Result<(PathBuf, String)> {
     let mmcl_cmd = || {
-        let mut c = Command::new(&mmcl);
-        c.current_dir(&work);
+        let mut c = Command::new(mmcl);
+        c.current_dir(work);
         c
     };
-
-    // 1-2. Data and cache.
     let data_dir = work.join("data").join(&args.profile);
     let (manifest, preset) = if args.data == "synth" {
         let synth = data_dir.join("synth");
         let manifest = synth.join("manifest.csv");
-        discard_outdated_synth(&data_dir, &runs_dirs(&work, &args.profile))?;
+        discard_outdated_synth(&data_dir, &runs_dirs(work, &args.profile))?;
         if !manifest.exists() {
             eprintln!(
                 "== generating the synthetic {} profile into {}",
@@ -659,103 +884,36 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
         ]);
     }
     run_checked(&mut prep, "mmcl prep")?;
-    let data_s = start.elapsed().as_secs_f64();
+    Ok((cache, preset))
+}
 
-    // 3. The grid (or the study), each in its own runs folder.
-    let grid_ctx = GridContext {
-        mmcl: &mmcl,
-        work: &work,
-        preset: &preset,
-        args,
-        cache: &cache,
-        jobs,
-        threads,
-        start,
-    };
-    let [runs_dir, calibration_dir, lambda_dir, budget_dir] = runs_dirs(&work, &args.profile);
-    let mut specs = Vec::new();
-    let mut failures = Vec::new();
-    let mut done = 0usize;
-    let mut batches: Vec<(&Path, Vec<RunSpec>)> = Vec::new();
-    match args.study {
-        None => {
-            batches.push((&runs_dir, grid(&scenarios, &buffers, seeds)));
-            batches.push((
-                &calibration_dir,
-                samm_twins(
-                    &scenarios,
-                    &buffers,
-                    seeds,
-                    "calibration-reference",
-                    CALIBRATION_SET,
-                ),
-            ));
-            batches.push((
-                &lambda_dir,
-                samm_twins(&scenarios, &buffers, seeds, "lambda1", LAMBDA1_SET),
-            ));
-        }
-        Some(Study::Budget) => {
-            let epochs = args.epochs.unwrap_or(preset_epochs(&grid_ctx)?);
-            batches.push((&budget_dir, budget_grid(&buffers, seeds, epochs)));
-        }
-    }
-    for (dir, batch) in batches {
-        let (n_done, failed) = run_grid(&grid_ctx, dir, &batch)?;
-        done += n_done;
-        failures.extend(failed);
-        specs.extend(batch);
-    }
-    let grid_s = start.elapsed().as_secs_f64() - data_s;
-
-    // 4. The report.
+/// Step 4: `mmcl report` over the headline runs and every study folder that holds runs,
+/// with paths relative to the work folder so the report names no machine-specific place.
+fn write_report(ctx: &GridContext, dirs: &[PathBuf; 5], report: &Path) -> Result<()> {
     eprintln!("== writing {}", report.display());
-    // Paths relative to the work folder (the command runs there), so the report's header
-    // names no machine-specific location.
     let rel = |p: &Path| {
-        p.strip_prefix(&work)
+        p.strip_prefix(ctx.work)
             .map(Path::to_path_buf)
             .unwrap_or(p.to_path_buf())
     };
-    let mut report_cmd = mmcl_cmd();
+    let [runs_dir, calibration_dir, lambda_dir, budget_dir, missing_dir] = dirs;
+    let mut report_cmd = ctx.mmcl();
     report_cmd
         .args(["report", "--runs"])
-        .arg(rel(&runs_dir))
+        .arg(rel(runs_dir))
         .arg("--out")
-        .arg(rel(&report));
-    // Study folders join the report once they hold runs.
+        .arg(rel(report));
     for (flag, dir) in [
-        ("--calibration-runs", &calibration_dir),
-        ("--lambda-runs", &lambda_dir),
-        ("--budget-runs", &budget_dir),
+        ("--calibration-runs", calibration_dir),
+        ("--lambda-runs", lambda_dir),
+        ("--budget-runs", budget_dir),
+        ("--missing-runs", missing_dir),
     ] {
         if dir.exists() {
             report_cmd.arg(flag).arg(rel(dir));
         }
     }
-    run_checked(&mut report_cmd, "mmcl report")?;
-    let total = start.elapsed().as_secs_f64();
-    let timings = serde_json::json!({
-        "profile": args.profile, "runs": specs.len(), "runs_trained_now": done, "jobs": jobs,
-        "threads_per_job": threads, "data_and_cache_s": data_s, "grid_s": grid_s, "total_s": total,
-    });
-    let timings_dir = if args.study.is_some() {
-        &budget_dir
-    } else {
-        &runs_dir
-    };
-    std::fs::write(
-        timings_dir.join("reproduce-timings.json"),
-        serde_json::to_string_pretty(&timings)?,
-    )?;
-    eprintln!(
-        "== done in {total:.0} s (data+cache {data_s:.0} s, grid {grid_s:.0} s): {}",
-        report.display()
-    );
-    if !failures.is_empty() {
-        bail!("{} runs failed: {}", failures.len(), failures.join(", "));
-    }
-    Ok(())
+    run_checked(&mut report_cmd, "mmcl report")
 }
 
 #[cfg(test)]
