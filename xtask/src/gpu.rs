@@ -141,7 +141,10 @@ pub fn pack(
         Ok(o) if o.status.success() => parse_ldd(&String::from_utf8_lossy(&o.stdout)),
         _ => vec![],
     };
-    std::fs::write(out.join("LIBRARIES.txt"), libraries_text(&libraries))?;
+    mmcl_io::write_atomic(
+        &out.join("LIBRARIES.txt"),
+        libraries_text(&libraries).as_bytes(),
+    )?;
 
     let mut compressed = false;
     if dir_bytes(out)? > max_bytes {
@@ -155,7 +158,10 @@ pub fn pack(
         }
         compressed = true;
     }
-    std::fs::write(out.join("RUN.txt"), run_text(compressed, torch.is_some()))?;
+    mmcl_io::write_atomic(
+        &out.join("RUN.txt"),
+        run_text(compressed, torch.is_some()).as_bytes(),
+    )?;
     let total_bytes = dir_bytes(out)?;
     if total_bytes > max_bytes {
         bail!(

@@ -713,9 +713,9 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
     } else {
         runs_dir
     };
-    std::fs::write(
-        timings_dir.join("reproduce-timings.json"),
-        serde_json::to_string_pretty(&timings)?,
+    mmcl_io::write_atomic(
+        &timings_dir.join("reproduce-timings.json"),
+        serde_json::to_string_pretty(&timings)?.as_bytes(),
     )?;
     eprintln!(
         "== done in {total:.0} s (data+cache {data_s:.0} s, grid {grid_s:.0} s, robustness {robustness_s:.0} s): {}",
