@@ -28,7 +28,6 @@ use mmcl_media::corrupt::{CorruptSpec, Corruption};
 use mmcl_methods::InferenceMode;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint;
 use crate::results::CalibrationBins;
 use crate::run::{evaluate_observed, load_state, RunDir, Setup};
 use crate::{write_atomic, SchedulerError};
@@ -139,11 +138,7 @@ pub fn evaluate_corrupted(
     if let Some(c) = &opts.cache {
         config.cache = c.clone();
     }
-    let ckpt = checkpoint::find(&rd.checkpoint_root())?
-        .dir
-        .ok_or_else(|| {
-            SchedulerError::Config(format!("{} has no checkpoint", run_dir.display()))
-        })?;
+    let ckpt = rd.checkpoint_to_evaluate()?;
     let ckpt_name = ckpt
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

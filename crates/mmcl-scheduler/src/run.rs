@@ -364,6 +364,15 @@ impl RunDir {
     pub(crate) fn checkpoint_root(&self) -> PathBuf {
         self.path.join(CHECKPOINT_DIR)
     }
+    /// The checkpoint a re-evaluation loads (the last verified one); an error naming the
+    /// folder when there is none.
+    pub(crate) fn checkpoint_to_evaluate(&self) -> Result<PathBuf, SchedulerError> {
+        checkpoint::find(&self.checkpoint_root())?
+            .dir
+            .ok_or_else(|| {
+                SchedulerError::Config(format!("{} has no checkpoint", self.path.display()))
+            })
+    }
     /// Wall time the run has spent so far, as its sessions last recorded it (0 if none).
     fn recorded_elapsed(&self) -> f64 {
         std::fs::read_to_string(self.path.join(ELAPSED_FILE))
@@ -1117,11 +1126,7 @@ pub fn eval_checkpoint(
     if let Some(c) = cache {
         config.cache = c.to_owned();
     }
-    let ckpt = checkpoint::find(&rd.checkpoint_root())?
-        .dir
-        .ok_or_else(|| {
-            SchedulerError::Config(format!("{} has no checkpoint", run_dir.display()))
-        })?;
+    let ckpt = rd.checkpoint_to_evaluate()?;
     let setup = Setup::open(&config)?;
     let state = load_state(&setup, &ckpt)?;
     let test_sets = test_set_indices(&setup);

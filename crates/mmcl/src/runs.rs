@@ -28,6 +28,17 @@ pub fn summary(r: &RunResults) -> Result<String> {
     Ok(s)
 }
 
+/// Per-test-set accuracies of a final row of counts and their mean (NaN for none).
+fn final_row(correct: &[u64], n_test: &[u64]) -> (Vec<Option<f64>>, f64) {
+    let accs: Vec<Option<f64>> = correct
+        .iter()
+        .zip(n_test)
+        .map(|(&c, &n)| mmcl_metrics::accuracy_percent(c, n))
+        .collect();
+    let mean = mmcl_metrics::final_row_accuracy(&accs).unwrap_or(f64::NAN);
+    (accs, mean)
+}
+
 /// Evaluate the last checkpoint of `run_dir` on `cache` (default: the run's); writes the
 /// accuracies as JSON to `out` (atomically) when given and returns one line per mode.
 pub fn evaluate(run_dir: &Path, cache: Option<&Path>, out: Option<&Path>) -> Result<String> {
@@ -36,13 +47,7 @@ pub fn evaluate(run_dir: &Path, cache: Option<&Path>, out: Option<&Path>) -> Res
     let mut json = serde_json::Map::new();
     let mut text = String::new();
     for row in &res {
-        let accs: Vec<Option<f64>> = row
-            .correct
-            .iter()
-            .zip(&row.n_test)
-            .map(|(&c, &n)| mmcl_metrics::accuracy_percent(c, n))
-            .collect();
-        let mean = mmcl_metrics::final_row_accuracy(&accs).unwrap_or(f64::NAN);
+        let (accs, mean) = final_row(&row.correct, &row.n_test);
         let cells: Vec<String> = accs
             .iter()
             .map(|a| a.map_or("-".into(), |a| format!("{a:.2}")))
@@ -86,16 +91,7 @@ pub fn evaluate_corrupted(
         let modes: Vec<String> = cell
             .modes
             .iter()
-            .map(|m| {
-                let accs: Vec<Option<f64>> = m
-                    .correct
-                    .iter()
-                    .zip(&m.n_test)
-                    .map(|(&c, &n)| mmcl_metrics::accuracy_percent(c, n))
-                    .collect();
-                let mean = mmcl_metrics::final_row_accuracy(&accs).unwrap_or(f64::NAN);
-                format!("{} {mean:.2}%", m.mode)
-            })
+            .map(|m| format!("{} {:.2}%", m.mode, final_row(&m.correct, &m.n_test).1))
             .collect();
         let weights = cell.ensemble_weights.map_or(String::new(), |w| {
             format!(
