@@ -158,19 +158,18 @@ fn write_both(stem: &Path, drawing: &impl Drawing) -> Result<[PathBuf; 2]> {
 fn draw_line_chart<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, c: &LineChart) -> DrawResult {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     area.fill(&WHITE).map_err(e)?;
-    let x_max = c
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(1.0_f64, f64::max);
+    let xs = || c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let x_max = xs().fold(1.0_f64, f64::max);
+    // Task numbers start at 1; a severity axis starts at 0 (clean).
+    let x_min = xs().fold(1.0_f64, f64::min);
     let mut chart = ChartBuilder::on(&area)
         .caption(&c.title, (FAMILY, 24))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.5..x_max + 0.5, 0.0..100.0)
+        .build_cartesian_2d(x_min - 0.5..x_max + 0.5, 0.0..100.0)
         .map_err(e)?;
-    let x_ticks = (x_max as usize).min(20);
+    let x_ticks = ((x_max - x_min) as usize + 1).min(20);
     chart
         .configure_mesh()
         .x_desc(&c.x_label)
