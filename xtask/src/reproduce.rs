@@ -17,8 +17,8 @@
 //!    `runs/<profile>-missing/`, the twin of its headline run.
 //! 4. The robustness suite (`mmcl eval --corrupt`) on the headline grid's final models of
 //!    Seq and Dom at the largest buffer, every seed: the audio-only and visual-only ER
-//!    networks under their own modality's corruptions, ER multimodal and SAMM under all
-//!    (cells into each run's `robustness.json`, reused when present).
+//!    networks under their own modality's corruptions, ER multimodal, SAMM and its λ = 1
+//!    twin under all (cells into each run's `robustness.json`, reused when present).
 //! 5. `mmcl report` writes `REPORT.md` (tables, plots, the paper's numbers, robustness)
 //!    from the runs.
 //!
@@ -220,6 +220,7 @@ fn robustness_evals(
     ctx: &GridContext,
     plan: &GridPlan,
     runs_dir: &Path,
+    lambda_dir: &Path,
 ) -> Result<(usize, Vec<String>)> {
     let Some(&buffer) = plan.buffers.iter().max() else {
         return Ok((0, Vec::new()));
@@ -231,11 +232,19 @@ fn robustness_evals(
             .iter()
             .filter(|s| ROBUSTNESS_SCENARIOS.contains(&s.as_str()))
         {
-            for (method, modality, suite) in [
-                ("er", "audio", "suite:audio"),
-                ("er", "visual", "suite:visual"),
-                ("er", "audio-visual", "suite:default"),
-                ("samm", "audio-visual", "suite:default"),
+            for (method, modality, suite, variant, folder) in [
+                ("er", "audio", "suite:audio", "", runs_dir),
+                ("er", "visual", "suite:visual", "", runs_dir),
+                ("er", "audio-visual", "suite:default", "", runs_dir),
+                ("samm", "audio-visual", "suite:default", "", runs_dir),
+                // SAMM at λ = 1, whose single-modality heads train.
+                (
+                    "samm",
+                    "audio-visual",
+                    "suite:default",
+                    "lambda1",
+                    lambda_dir,
+                ),
             ] {
                 let spec = RunSpec {
                     scenario: scenario.clone(),
@@ -243,9 +252,12 @@ fn robustness_evals(
                     buffer,
                     modality,
                     seed,
-                    variant: Variant::default(),
+                    variant: Variant {
+                        tag: variant.into(),
+                        ..Variant::default()
+                    },
                 };
-                let dir = runs_dir.join(spec.name());
+                let dir = folder.join(spec.name());
                 if !is_finished(&dir) {
                     continue;
                 }
@@ -694,7 +706,7 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
 
     // 4. The robustness suite on the headline grid's final models.
     if args.study.is_none() {
-        let (_, failed) = robustness_evals(&ctx, &plan, &dirs[0])?;
+        let (_, failed) = robustness_evals(&ctx, &plan, &dirs[0], &dirs[2])?;
         failures.extend(failed);
     }
     let robustness_s = start.elapsed().as_secs_f64() - data_s - grid_s;

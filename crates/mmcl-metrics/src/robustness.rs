@@ -33,6 +33,18 @@ use crate::stats::MeanStd;
 pub struct RobustRun<'a> {
     pub results: &'a RunResults,
     pub robustness: &'a Robustness,
+    /// Appended to the run's curve labels, e.g. `λ=1` for the SAMM twins at another
+    /// reg_weight; empty for the headline runs.
+    pub variant: &'a str,
+}
+
+/// A curve's label with its variant (`SAMM ensemble λ=1`).
+fn curve_label(label: &str, variant: &str) -> String {
+    if variant.is_empty() {
+        label.to_string()
+    } else {
+        format!("{label} {variant}")
+    }
 }
 
 /// The curves of the section: (label, method, modality of the network, inference mode).
@@ -40,10 +52,30 @@ const CURVES: [(&str, MethodKind, Modality, &str); 7] = [
     ("audio-only ER", MethodKind::Er, Modality::Audio, "av"),
     ("visual-only ER", MethodKind::Er, Modality::Visual, "av"),
     ("ER multimodal", MethodKind::Er, Modality::AudioVisual, "av"),
-    ("SAMM fused head", MethodKind::Samm, Modality::AudioVisual, "av"),
-    ("SAMM audio head", MethodKind::Samm, Modality::AudioVisual, "audio"),
-    ("SAMM visual head", MethodKind::Samm, Modality::AudioVisual, "visual"),
-    ("SAMM ensemble", MethodKind::Samm, Modality::AudioVisual, "ensemble"),
+    (
+        "SAMM fused head",
+        MethodKind::Samm,
+        Modality::AudioVisual,
+        "av",
+    ),
+    (
+        "SAMM audio head",
+        MethodKind::Samm,
+        Modality::AudioVisual,
+        "audio",
+    ),
+    (
+        "SAMM visual head",
+        MethodKind::Samm,
+        Modality::AudioVisual,
+        "visual",
+    ),
+    (
+        "SAMM ensemble",
+        MethodKind::Samm,
+        Modality::AudioVisual,
+        "ensemble",
+    ),
 ];
 
 /// A cell name split into its single-modality family and severity: `audio:white:3` ->
@@ -83,10 +115,14 @@ type CurveCells = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
 
 struct Collected {
     /// (scenario, curve label) -> cells.
-    curves: BTreeMap<(String, &'static str), CurveCells>,
-    /// scenario -> cell -> ensemble weights over seeds, [audio, visual, fused].
-    weights: BTreeMap<String, BTreeMap<String, Vec<[f64; 3]>>>,
+    curves: BTreeMap<(String, String), CurveCells>,
+    /// (scenario, variant) -> cell -> ensemble weights over seeds, [audio, visual, fused].
+    weights: BTreeMap<(String, String), BTreeMap<String, Vec<[f64; 3]>>>,
     scenarios: BTreeSet<String>,
+    /// The curve labels with data, headline runs' first, in [`CURVES`] order.
+    labels: Vec<String>,
+    /// The variants seen (`""` for the headline runs first).
+    variants: Vec<String>,
     /// The corruption families seen, in name order.
     families: BTreeSet<String>,
 }
@@ -96,8 +132,14 @@ fn collect(runs: &[RobustRun]) -> Result<Collected> {
         curves: BTreeMap::new(),
         weights: BTreeMap::new(),
         scenarios: BTreeSet::new(),
+        labels: Vec::new(),
+        variants: Vec::new(),
         families: BTreeSet::new(),
     };
+    let mut variants: Vec<&str> = runs.iter().map(|r| r.variant).collect();
+    variants.sort_by_key(|v| (!v.is_empty(), *v));
+    variants.dedup();
+    c.variants = variants.iter().map(|v| v.to_string()).collect();
     for run in runs {
         let info = &run.results.run;
         c.scenarios.insert(info.scenario.clone());
@@ -108,7 +150,7 @@ fn collect(runs: &[RobustRun]) -> Result<Collected> {
             if info.method == MethodKind::Samm {
                 if let Some(w) = cell.ensemble_weights {
                     c.weights
-                        .entry(info.scenario.clone())
+                        .entry((info.scenario.clone(), run.variant.to_string()))
                         .or_default()
                         .entry(name.clone())
                         .or_default()
@@ -122,13 +164,21 @@ fn collect(runs: &[RobustRun]) -> Result<Collected> {
                 if let Some((acc, ece)) = cell_accuracy(cell, mode)? {
                     let e = c
                         .curves
-                        .entry((info.scenario.clone(), label))
+                        .entry((info.scenario.clone(), curve_label(label, run.variant)))
                         .or_default()
                         .entry(name.clone())
                         .or_default();
                     e.0.push(acc);
                     e.1.extend(ece);
                 }
+            }
+        }
+    }
+    for v in &variants {
+        for (label, ..) in CURVES {
+            let l = curve_label(label, v);
+            if c.curves.keys().any(|(_, x)| *x == l) {
+                c.labels.push(l);
             }
         }
     }
@@ -205,8 +255,8 @@ fn mca_table(c: &Collected, md: &mut String) {
     );
     let mut readings = Vec::new();
     for scenario in &c.scenarios {
-        for (label, ..) in CURVES {
-            let Some(cells) = c.curves.get(&(scenario.clone(), label)) else {
+        for label in &c.labels {
+            let Some(cells) = c.curves.get(&(scenario.clone(), label.clone())) else {
                 continue;
             };
             let (a_mca, a_ece) = mca(cells, "audio");
@@ -225,7 +275,9 @@ fn mca_table(c: &Collected, md: &mut String) {
                 fmt(ece_corrupt),
             );
         }
-        readings.extend(ensemble_reading(c, scenario));
+        for variant in &c.variants {
+            readings.extend(ensemble_reading(c, scenario, variant));
+        }
     }
     md.push('\n');
     for r in readings {
@@ -236,8 +288,11 @@ fn mca_table(c: &Collected, md: &mut String) {
 /// One line on the paper's claim for one scenario: does the calibrated ensemble beat the
 /// fused head and each single head when one modality is corrupted or missing, and which
 /// single-modality network loses more to its own modality's corruptions.
-fn ensemble_reading(c: &Collected, scenario: &str) -> Option<String> {
-    let get = |label: &'static str| c.curves.get(&(scenario.to_string(), label));
+fn ensemble_reading(c: &Collected, scenario: &str, variant: &str) -> Option<String> {
+    let get = |label: &str| {
+        c.curves
+            .get(&(scenario.to_string(), curve_label(label, variant)))
+    };
     let (ens, fused, a_head, v_head) = (
         get("SAMM ensemble")?,
         get("SAMM fused head")?,
@@ -277,7 +332,7 @@ fn ensemble_reading(c: &Collected, scenario: &str) -> Option<String> {
             "{what}: ensemble {e:.1} {verdict} the best of fused {f:.1} / audio head {a:.1} / visual head {v:.1}"
         ));
     }
-    let drop = |label: &'static str, modality: &str| -> Option<f64> {
+    let drop = |label: &str, modality: &str| -> Option<f64> {
         let cells = get(label)?;
         let clean = at(cells, "clean")?;
         Some(100.0 * (clean - mca(cells, modality).0?) / clean.max(1e-9))
@@ -289,7 +344,12 @@ fn ensemble_reading(c: &Collected, scenario: &str) -> Option<String> {
         ),
         _ => String::new(),
     };
-    Some(format!("**{scenario}:** {}.{robust}", parts.join("; ")))
+    let who = if variant.is_empty() {
+        scenario.to_string()
+    } else {
+        format!("{scenario}, SAMM {variant}")
+    };
+    Some(format!("**{who}:** {}.{robust}", parts.join("; ")))
 }
 
 fn curves(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<()> {
@@ -297,10 +357,11 @@ fn curves(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<()
     for scenario in &c.scenarios {
         let mut images = Vec::new();
         for fam in c.families.iter().filter(|f| !f.ends_with(":missing")) {
-            let series: Vec<Series> = CURVES
+            let series: Vec<Series> = c
+                .labels
                 .iter()
-                .filter_map(|(label, ..)| {
-                    let cells = c.curves.get(&(scenario.clone(), *label))?;
+                .filter_map(|label| {
+                    let cells = c.curves.get(&(scenario.clone(), label.clone()))?;
                     let points: Vec<(f64, f64)> = (0..=5)
                         .filter_map(|s| {
                             let name = if s == 0 {
@@ -345,7 +406,7 @@ fn curves(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<()
 /// corrupted modality.
 fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<()> {
     let mut lines = Vec::new();
-    for (scenario, cells) in &c.weights {
+    for ((scenario, variant), cells) in &c.weights {
         let at_severity = |modality: &str, sev: u32| -> Option<[f64; 3]> {
             let picked: Vec<[f64; 3]> = cells
                 .iter()
@@ -386,10 +447,19 @@ fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<(
         if series.is_empty() {
             continue;
         }
-        let stem = format!("robustness-{scenario}-ensemble-weights");
+        let slug = if variant.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "-{}",
+                variant.replace(['=', ' ', '.'], "").replace('λ', "lambda")
+            )
+        };
+        let stem = format!("robustness-{scenario}-ensemble-weights{slug}");
+        let who = curve_label(&format!("{scenario}: SAMM"), variant);
         write_line_chart(
             &LineChart {
-                title: format!("{scenario}: SAMM ensemble weights"),
+                title: format!("{who} ensemble weights"),
                 x_label: "severity (0 = clean)".into(),
                 y_label: "mean weight max softmax(l/T) (%)".into(),
                 series,
@@ -412,7 +482,7 @@ fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<(
             _ => "too few cells for a reading".into(),
         };
         lines.push(format!(
-            "![{scenario} ensemble weights]({link}/{stem}.svg)\n\n**{scenario}:** {reading}.\n"
+            "![{who} ensemble weights]({link}/{stem}.svg)\n\n**{who}:** {reading}.\n"
         ));
     }
     if !lines.is_empty() {
@@ -559,10 +629,17 @@ mod tests {
             RobustRun {
                 results: &samm,
                 robustness: &samm_cells,
+                variant: "",
             },
             RobustRun {
                 results: &audio_net,
                 robustness: &audio_cells,
+                variant: "",
+            },
+            RobustRun {
+                results: &samm,
+                robustness: &samm_cells,
+                variant: "λ=1",
             },
         ];
         let dir = tempfile::tempdir().unwrap();
@@ -593,7 +670,17 @@ mod tests {
             md.contains("the ensemble leans away from the corrupted modality"),
             "{md}"
         );
+        // The λ=1 twins get rows, readings and a weight plot of their own.
+        assert!(
+            md.contains("| seq | SAMM ensemble λ=1 | 90.00 | 70.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**seq, SAMM λ=1:** audio corrupted (mCA)"),
+            "{md}"
+        );
         for f in [
+            "robustness-seq-ensemble-weights-lambda1.svg",
             "robustness-seq-audio-white.svg",
             "robustness-seq-visual-blur.png",
             "robustness-seq-ensemble-weights.svg",
@@ -622,7 +709,10 @@ mod tests {
             .iter()
             .map(|r| RunMetrics::derive(r).unwrap())
             .collect();
-        let entry = |r, m| RunEntry { results: r, metrics: m };
+        let entry = |r, m| RunEntry {
+            results: r,
+            metrics: m,
+        };
         let dir = tempfile::tempdir().unwrap();
         let md = robustness_section(
             &[],

@@ -340,19 +340,39 @@ fn robustness(
     files: &Files,
 ) -> Result<String> {
     use mmcl_scheduler::robustness::{Robustness, ROBUSTNESS_FILE};
+    // The SAMM twins at another reg_weight get curves of their own ("SAMM ensemble λ=1").
+    let twins = match studies.lambda {
+        Some(dir) => read_runs(dir)?,
+        None => Vec::new(),
+    };
     let mut cells = Vec::new();
-    for run in all {
+    for (run, variant) in all
+        .iter()
+        .map(|r| (r, String::new()))
+        .chain(twins.iter().map(|r| {
+            let reg = r
+                .results
+                .config
+                .pointer("/method/samm/reg_weight")
+                .and_then(|v| v.as_f64())
+                .map_or("?".to_string(), |v| v.to_string());
+            (r, format!("λ={reg}"))
+        }))
+    {
         let path = run.dir.join(ROBUSTNESS_FILE);
         if path.is_file() {
-            cells.push((&run.results, Robustness::read(&path)?));
+            cells.push((&run.results, Robustness::read(&path)?, variant));
         }
     }
     let robust: Vec<mmcl_metrics::robustness::RobustRun> = cells
         .iter()
-        .map(|(results, robustness)| mmcl_metrics::robustness::RobustRun {
-            results,
-            robustness,
-        })
+        .map(
+            |(results, robustness, variant)| mmcl_metrics::robustness::RobustRun {
+                results,
+                robustness,
+                variant,
+            },
+        )
         .collect();
     let missing = match studies.missing {
         Some(dir) => read_runs(dir)?,
