@@ -320,16 +320,20 @@ fn ensemble_reading(c: &Collected, scenario: &str, variant: &str) -> Option<Stri
         ),
     ] {
         let (e, f, a, v) = (pick(ens)?, pick(fused)?, pick(a_head)?, pick(v_head)?);
-        let best_other = f.max(a).max(v);
-        let verdict = if e > best_other {
-            "beats"
-        } else if e >= best_other - 0.5 {
-            "ties (within 0.5 points)"
-        } else {
-            "does not beat"
+        let verdict = |other: f64| {
+            if e > other + 0.5 {
+                "beats"
+            } else if e >= other - 0.5 {
+                "ties (within 0.5 points)"
+            } else {
+                "is below"
+            }
         };
+        let (head, best_head) = if a >= v { ("audio", a) } else { ("visual", v) };
         parts.push(format!(
-            "{what}: ensemble {e:.1} {verdict} the best of fused {f:.1} / audio head {a:.1} / visual head {v:.1}"
+            "{what}: ensemble {e:.1} {} the fused head {f:.1} and {} the better single head ({head} {best_head:.1})",
+            verdict(f),
+            verdict(best_head)
         ));
     }
     let drop = |label: &str, modality: &str| -> Option<f64> {
@@ -466,13 +470,21 @@ fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<(
             },
             &files.join(&stem),
         )?;
+        let missing = |cell: &str, k: usize| -> String {
+            cells
+                .get(cell)
+                .and_then(|w| mean(&w.iter().map(|x| x[k]).collect::<Vec<_>>()))
+                .map_or(String::new(), |w| format!(", {w:.2} with it missing"))
+        };
         let reading = match (at_severity("audio", 0), at_severity("audio", 5), at_severity("visual", 5)) {
             (Some(clean), Some(a5), Some(v5)) => format!(
-                "audio head weight {:.2} clean -> {:.2} at audio severity 5; visual head weight {:.2} clean -> {:.2} at visual severity 5{}",
+                "audio head weight {:.2} clean -> {:.2} at audio severity 5{}; visual head weight {:.2} clean -> {:.2} at visual severity 5{}{}",
                 clean[0],
                 a5[0],
+                missing("audio:missing", 0),
                 clean[1],
                 v5[1],
+                missing("visual:missing", 1),
                 if a5[0] < clean[0] && v5[1] < clean[1] {
                     ": the ensemble leans away from the corrupted modality"
                 } else {
@@ -655,15 +667,17 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("audio corrupted (mCA): ensemble 70.0 beats the best of fused 55.0 / audio head 35.0 / visual head 60.0"),
+            md.contains("audio corrupted (mCA): ensemble 70.0 beats the fused head 55.0 and beats the better single head (visual 60.0)"),
             "{md}"
         );
         assert!(
-            md.contains("visual missing: ensemble 70.0 does not beat"),
+            md.contains("visual missing: ensemble 70.0 beats the fused head 50.0 and is below the better single head (audio 80.0)"),
             "{md}"
         );
         assert!(
-            md.contains("audio head weight 0.80 clean -> 0.20 at audio severity 5"),
+            md.contains(
+                "audio head weight 0.80 clean -> 0.20 at audio severity 5, 0.10 with it missing"
+            ),
             "{md}"
         );
         assert!(
