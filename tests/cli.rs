@@ -56,7 +56,12 @@ fn synth_prep_train_report_on_the_tiny_profile() {
             .args(["train", "--preset", "tiny", "--quiet", "--epochs", "1"])
             .args(["--scenario", "seq", "--method", method])
             .args(extra)
-            .args(["--set", "scenario.tasks=2", "--set", "scenario.classes_per_task=5"])
+            .args([
+                "--set",
+                "scenario.tasks=2",
+                "--set",
+                "scenario.classes_per_task=5",
+            ])
             .arg("--cache")
             .arg(&cache)
             .arg("--out")
@@ -75,7 +80,10 @@ fn synth_prep_train_report_on_the_tiny_profile() {
         .arg(runs.join("er"))
         .output()
         .unwrap());
-    assert!(out.contains("audio:missing: av ") && out.contains("clean: av "), "{out}");
+    assert!(
+        out.contains("audio:missing: av ") && out.contains("clean: av "),
+        "{out}"
+    );
     assert!(runs.join("er").join("robustness.json").is_file());
     let report = dir.path().join("REPORT.md");
     ok(mmcl()
@@ -177,7 +185,13 @@ fn an_unknown_flag_names_the_flag() {
 fn a_malformed_corruption_spec_names_the_bad_part_before_any_work() {
     // The run folder does not exist: a spec checked after starting would complain about it.
     let out = mmcl()
-        .args(["eval", "--run", "no-such-run", "--corrupt", "audio:pink:2+visual:blurr:4"])
+        .args([
+            "eval",
+            "--run",
+            "no-such-run",
+            "--corrupt",
+            "audio:pink:2+visual:blurr:4",
+        ])
         .output()
         .unwrap();
     usage_error(out, &["visual:blurr:4", "accepted", "suite:"]);
@@ -189,5 +203,8 @@ fn a_malformed_corruption_spec_names_the_bad_part_before_any_work() {
             .stderr,
     )
     .into_owned();
-    assert!(err.contains("audio:white:9") && !err.contains("no-such-run"), "{err}");
+    assert!(
+        err.contains("audio:white:9") && !err.contains("no-such-run"),
+        "{err}"
+    );
 }

@@ -28,7 +28,11 @@ fn the_tests_crate_itself_is_a_workspace_member() {
 #[test]
 fn every_crate_has_a_crate_level_doc() {
     let bad = violations(|dir| tidy::missing_crate_doc(dir).unwrap().into_iter().collect());
-    assert!(bad.is_empty(), "crates without a crate doc:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "crates without a crate doc:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -72,8 +76,11 @@ fn no_workspace_dependency_is_left_unused() {
 #[test]
 fn nothing_refers_to_files_outside_the_repository() {
     let root = workspace_root();
-    let bad = tidy::references_outside(&root, &["crates", "xtask", "tools", "tests", "docs", "README.md"])
-        .unwrap();
+    let bad = tidy::references_outside(
+        &root,
+        &["crates", "xtask", "tools", "tests", "docs", "README.md"],
+    )
+    .unwrap();
     assert!(
         bad.is_empty(),
         "these lines point at folders a clone does not have:\n{}",

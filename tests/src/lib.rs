@@ -47,7 +47,15 @@ pub fn mmcl_binary() -> &'static Path {
         let mut build = Command::new(cargo);
         build
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "mmcl", "--bin", "mmcl", "--profile"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "mmcl",
+                "--bin",
+                "mmcl",
+                "--profile",
+            ])
             .arg(profile)
             .arg("--target-dir")
             .arg(target_dir);

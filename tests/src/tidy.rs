@@ -301,8 +301,7 @@ mod tests {
             unused_dependencies(fake_crate(&added, lib).path()).unwrap(),
             ["dependencies: rayon"]
         );
-        let ignored =
-            format!("{added}[package.metadata.cargo-machete]\nignored = [\"rayon\"]\n");
+        let ignored = format!("{added}[package.metadata.cargo-machete]\nignored = [\"rayon\"]\n");
         assert!(unused_dependencies(fake_crate(&ignored, lib).path())
             .unwrap()
             .is_empty());

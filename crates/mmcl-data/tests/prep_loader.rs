@@ -484,7 +484,9 @@ fn corrupted_batches_are_seeded_per_clip_and_clean_is_the_plain_evaluation() {
     let idx = [4usize, 1, 3];
     let eval = loader.batch(&idx, Mode::Eval, 0, 0).unwrap();
     // Severity 0 (clean) is the plain evaluation, bit for bit.
-    let clean = loader.batch_corrupted(&idx, &Corruption::default(), 7).unwrap();
+    let clean = loader
+        .batch_corrupted(&idx, &Corruption::default(), 7)
+        .unwrap();
     assert_eq!((&clean.audio, &clean.video), (&eval.audio, &eval.video));
 
     let noise: Corruption = "audio:white:3+visual:noise:2".parse().unwrap();
@@ -494,7 +496,10 @@ fn corrupted_batches_are_seeded_per_clip_and_clean_is_the_plain_evaluation() {
     // Seeded: same seed same batch; another seed another one; a clip's corruption does
     // not depend on the batch it is in.
     assert_eq!(a, loader.batch_corrupted(&idx, &noise, 7).unwrap());
-    assert_ne!(a.audio, loader.batch_corrupted(&idx, &noise, 8).unwrap().audio);
+    assert_ne!(
+        a.audio,
+        loader.batch_corrupted(&idx, &noise, 8).unwrap().audio
+    );
     let alone = loader.batch_corrupted(&[1], &noise, 7).unwrap();
     let (na, nv) = (a.audio.len() / 3, a.video.len() / 3);
     assert_eq!(alone.audio, a.audio[na..2 * na]);
@@ -505,14 +510,21 @@ fn corrupted_batches_are_seeded_per_clip_and_clean_is_the_plain_evaluation() {
     let silent = loader
         .batch_corrupted(&idx, &Corruption::audio(AudioCorruption::Missing), 7)
         .unwrap();
-    assert!(silent.audio.windows(2).all(|w| w[0] == w[1]), "one value: silence");
+    assert!(
+        silent.audio.windows(2).all(|w| w[0] == w[1]),
+        "one value: silence"
+    );
     assert_eq!(silent.video, eval.video);
     let black = loader
         .batch_corrupted(&idx, &Corruption::visual(VisualCorruption::Missing), 7)
         .unwrap();
     assert_eq!(black.audio, eval.audio);
     let black_r = -image_ops::IMAGENET_MEAN[0] / image_ops::IMAGENET_STD[0];
-    assert!((black.video[0] - black_r).abs() < 1e-6, "{}", black.video[0]);
+    assert!(
+        (black.video[0] - black_r).abs() < 1e-6,
+        "{}",
+        black.video[0]
+    );
 
     // A training corruption follows its sample in every mode and into its compact form.
     let missing_audio = Corruption::audio(AudioCorruption::Missing);
@@ -522,8 +534,16 @@ fn corrupted_batches_are_seeded_per_clip_and_clean_is_the_plain_evaluation() {
     let train = withheld.batch(&[4, 1], Mode::Train, 3, 0).unwrap();
     let plain = loader.batch(&[4, 1], Mode::Train, 3, 0).unwrap();
     let n = train.audio.len() / 2;
-    assert_eq!(train.audio[..n], plain.audio[..n], "sample 4 keeps its audio");
-    assert_eq!(train.audio[n..], silent.audio[na..2 * na], "sample 1 is silent");
+    assert_eq!(
+        train.audio[..n],
+        plain.audio[..n],
+        "sample 4 keeps its audio"
+    );
+    assert_eq!(
+        train.audio[n..],
+        silent.audio[na..2 * na],
+        "sample 1 is silent"
+    );
     assert_eq!(train.video, plain.video);
     assert!(train.compact[1].audio.iter().all(|&x| x == 0));
     assert_eq!(train.compact[0].audio, plain.compact[0].audio);

@@ -103,7 +103,10 @@ fn ensemble_weights_are_each_heads_top_probability_and_make_the_ensemble() {
     let f = t(&[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]);
     let h = HeadLogits::new(a.clone(), v.clone(), f.clone()).unwrap();
     let temps = HeadTemperatures([2.0, 0.5, 1.0]);
-    let w = ensemble_weights(&h, temps).unwrap().to_vec2::<f32>().unwrap();
+    let w = ensemble_weights(&h, temps)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let top = |l: &Tensor, temp: f32, row: usize| -> f32 {
         let r = (l / temp as f64).unwrap().to_vec2::<f32>().unwrap()[row].clone();
         let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -117,7 +120,10 @@ fn ensemble_weights_are_each_heads_top_probability_and_make_the_ensemble() {
     assert!(w[0][0] > w[0][1] && w[1][1] > w[1][0], "{w:?}");
     assert!((w[0][2] - 1.0 / 3.0).abs() < 1e-6);
     // The ensemble is the weight-scaled sum of the temperature-scaled logits.
-    let out = calibrated_ensemble(&h, temps).unwrap().to_vec2::<f32>().unwrap();
+    let out = calibrated_ensemble(&h, temps)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let sa = (&a / 2.0).unwrap().to_vec2::<f32>().unwrap();
     let sv = (&v / 0.5).unwrap().to_vec2::<f32>().unwrap();
     for row in 0..2 {

@@ -1,4 +1,4 @@
-//! SAMM (SAMM.md section 4): two forward passes per step (current batch, memory minibatch),
+//! SAMM (docs/method.md): two forward passes per step (current batch, memory minibatch),
 //! `L_cur + L_buf` from [`mmcl_losses::samm_loss`] (weights 0.01 / 25 / 1, dynamic logit
 //! selection, RKD on head logits or encoder features), a replay memory ([`crate::memory`],
 //! an mmcl-buffer reservoir by default) that stores the three heads' logits from the

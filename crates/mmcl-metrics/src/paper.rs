@@ -190,7 +190,7 @@ mod tests {
         );
     }
 
-    /// The orderings the paper claims (SAMM.md section 6) hold in the transcribed table,
+    /// The orderings the paper claims (docs/benchmark.md, the paper's numbers) hold in the transcribed table,
     /// which catches transcription slips that swap columns or rows.
     #[test]
     fn transcribed_table_has_the_papers_orderings() {

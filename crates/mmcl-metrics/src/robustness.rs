@@ -113,11 +113,14 @@ fn cell_accuracy(cell: &CorruptionCell, mode: &str) -> Result<Option<(f64, Optio
 /// Per scenario and curve: cell name -> accuracies (and ECEs) over seeds.
 type CurveCells = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
 
+/// Cell name -> the ensemble's [audio, visual, fused] weights over seeds.
+type WeightCells = BTreeMap<String, Vec<[f64; 3]>>;
+
 struct Collected {
     /// (scenario, curve label) -> cells.
     curves: BTreeMap<(String, String), CurveCells>,
     /// (scenario, variant) -> cell -> ensemble weights over seeds, [audio, visual, fused].
-    weights: BTreeMap<(String, String), BTreeMap<String, Vec<[f64; 3]>>>,
+    weights: BTreeMap<(String, String), WeightCells>,
     scenarios: BTreeSet<String>,
     /// The curve labels with data, headline runs' first, in [`CURVES`] order.
     labels: Vec<String>,
@@ -512,9 +515,9 @@ fn missing_training(missing: &[RunEntry], clean: &[RunEntry], md: &mut String) {
     let key = |r: &RunResults| {
         (
             r.run.scenario.clone(),
-            r.run.method.clone(),
+            r.run.method,
             r.run.buffer_size,
-            r.run.modality.clone(),
+            r.run.modality,
             r.run.seed,
         )
     };

@@ -29,9 +29,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let text = match &a.corrupt {
-        Some(spec) => {
-            crate::runs::evaluate_corrupted(&a.run, spec, a.cache.as_deref(), !a.quiet)?
-        }
+        Some(spec) => crate::runs::evaluate_corrupted(&a.run, spec, a.cache.as_deref(), !a.quiet)?,
         None => crate::runs::evaluate(&a.run, a.cache.as_deref(), a.out.as_deref())?,
     };
     print!("{text}");
