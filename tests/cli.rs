@@ -97,7 +97,7 @@ fn synth_prep_train_report_on_the_tiny_profile() {
     assert!(md.contains("ER") && md.contains("SGD"), "{md}");
     // The robustness cells of the ER run make the report's Robustness section.
     assert!(
-        md.contains("## Robustness") && md.contains("| seq | ER multimodal |"),
+        md.contains("## Robustness") && md.contains("| seq | ER multimodal (buffer 20) |"),
         "{md}"
     );
 }

@@ -38,13 +38,30 @@ pub struct RobustRun<'a> {
     pub variant: &'a str,
 }
 
-/// A curve's label with its variant (`SAMM ensemble λ=1`).
+/// A curve's label with its variant (`SAMM ensemble (buffer 500) λ=1`).
 fn curve_label(label: &str, variant: &str) -> String {
     if variant.is_empty() {
         label.to_string()
     } else {
         format!("{label} {variant}")
     }
+}
+
+/// The variant a run's curves carry: its buffer (runs of different buffer sizes are never
+/// averaged together) and the caller's tag.
+fn run_variant(run: &RobustRun) -> String {
+    let b = run.results.run.buffer_size;
+    let buffer = if b > 0 {
+        format!("(buffer {b})")
+    } else {
+        String::new()
+    };
+    [buffer.as_str(), run.variant]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The curves of the section: (label, method, modality of the network, inference mode).
@@ -139,12 +156,18 @@ fn collect(runs: &[RobustRun]) -> Result<Collected> {
         variants: Vec::new(),
         families: BTreeSet::new(),
     };
-    let mut variants: Vec<&str> = runs.iter().map(|r| r.variant).collect();
-    variants.sort_by_key(|v| (!v.is_empty(), *v));
+    // Untagged (headline) variants first, then by name.
+    let mut variants: Vec<(bool, String)> = runs
+        .iter()
+        .map(|r| (!r.variant.is_empty(), run_variant(r)))
+        .collect();
+    variants.sort();
     variants.dedup();
-    c.variants = variants.iter().map(|v| v.to_string()).collect();
+    let variants: Vec<String> = variants.into_iter().map(|(_, v)| v).collect();
+    c.variants = variants.clone();
     for run in runs {
         let info = &run.results.run;
+        let variant = run_variant(run);
         c.scenarios.insert(info.scenario.clone());
         for (name, cell) in &run.robustness.cells {
             if let Some((fam, _)) = family(name) {
@@ -153,7 +176,7 @@ fn collect(runs: &[RobustRun]) -> Result<Collected> {
             if info.method == MethodKind::Samm {
                 if let Some(w) = cell.ensemble_weights {
                     c.weights
-                        .entry((info.scenario.clone(), run.variant.to_string()))
+                        .entry((info.scenario.clone(), variant.clone()))
                         .or_default()
                         .entry(name.clone())
                         .or_default()
@@ -167,7 +190,7 @@ fn collect(runs: &[RobustRun]) -> Result<Collected> {
                 if let Some((acc, ece)) = cell_accuracy(cell, mode)? {
                     let e = c
                         .curves
-                        .entry((info.scenario.clone(), curve_label(label, run.variant)))
+                        .entry((info.scenario.clone(), curve_label(label, &variant)))
                         .or_default()
                         .entry(name.clone())
                         .or_default();
@@ -354,7 +377,7 @@ fn ensemble_reading(c: &Collected, scenario: &str, variant: &str) -> Option<Stri
     let who = if variant.is_empty() {
         scenario.to_string()
     } else {
-        format!("{scenario}, SAMM {variant}")
+        format!("{scenario}, {variant}")
     };
     Some(format!("**{who}:** {}.{robust}", parts.join("; ")))
 }
@@ -457,10 +480,12 @@ fn weights(c: &Collected, files: &Path, link: &str, md: &mut String) -> Result<(
         let slug = if variant.is_empty() {
             String::new()
         } else {
-            format!(
-                "-{}",
-                variant.replace(['=', ' ', '.'], "").replace('λ', "lambda")
-            )
+            let slug: String = variant
+                .replace('λ', "lambda")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                .collect();
+            format!("-{}", slug.split_whitespace().collect::<Vec<_>>().join("-"))
         };
         let stem = format!("robustness-{scenario}-ensemble-weights{slug}");
         let who = curve_label(&format!("{scenario}: SAMM"), variant);
@@ -661,12 +686,14 @@ mod tests {
         let md = robustness_section(&runs, &[], &[], dir.path(), "f").unwrap();
         // ensemble: clean 90, audio mCA (80 + 60) / 2 = 70, visual mCA 80, missing 60 / 70
         assert!(
-            md.contains("| seq | SAMM ensemble | 90.00 | 70.00 | 80.00 | 60.00 | 70.00 |"),
+            md.contains(
+                "| seq | SAMM ensemble (buffer 20) | 90.00 | 70.00 | 80.00 | 60.00 | 70.00 |"
+            ),
             "{md}"
         );
         // the audio-only network has no visual cells: its visual mCA is not made up
         assert!(
-            md.contains("| seq | audio-only ER | 80.00 | 40.00 | — | — | — |"),
+            md.contains("| seq | audio-only ER (buffer 20) | 80.00 | 40.00 | — | — | — |"),
             "{md}"
         );
         assert!(
@@ -689,18 +716,18 @@ mod tests {
         );
         // The λ=1 twins get rows, readings and a weight plot of their own.
         assert!(
-            md.contains("| seq | SAMM ensemble λ=1 | 90.00 | 70.00 |"),
+            md.contains("| seq | SAMM ensemble (buffer 20) λ=1 | 90.00 | 70.00 |"),
             "{md}"
         );
         assert!(
-            md.contains("**seq, SAMM λ=1:** audio corrupted (mCA)"),
+            md.contains("**seq, (buffer 20) λ=1:** audio corrupted (mCA)"),
             "{md}"
         );
         for f in [
-            "robustness-seq-ensemble-weights-lambda1.svg",
+            "robustness-seq-ensemble-weights-buffer-20-lambda1.svg",
             "robustness-seq-audio-white.svg",
             "robustness-seq-visual-blur.png",
-            "robustness-seq-ensemble-weights.svg",
+            "robustness-seq-ensemble-weights-buffer-20.svg",
         ] {
             assert!(dir.path().join(f).is_file(), "{f}");
         }
