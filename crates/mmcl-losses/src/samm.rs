@@ -22,6 +22,28 @@ pub struct SammLossConfig {
     /// Weight of the RKD angle loss inside each RKD term (0 = off, as [impl]; 1 = [impl]'s
     /// `eval_angle_loss=True`, which adds the angle loss to the distance loss).
     pub angle_weight: f64,
+    /// Which stored logits the consistency terms regress to (an ablation switch; the
+    /// paper's is dynamic selection).
+    pub consistency_target: ConsistencyTarget,
+}
+
+/// The consistency target of each replayed sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsistencyTarget {
+    /// The stored logits of the head whose current true-class probability is highest
+    /// ([`select_targets`], the paper's dynamic selection).
+    #[default]
+    Dynamic,
+    /// Always the stored fused-head logits (DER-style consistency, the ablation).
+    Fused,
+}
+
+impl ConsistencyTarget {
+    /// Whether this is the paper's choice (configs leave it out then).
+    pub fn is_dynamic(&self) -> bool {
+        *self == ConsistencyTarget::Dynamic
+    }
 }
 
 impl Default for SammLossConfig {
@@ -32,6 +54,7 @@ impl Default for SammLossConfig {
             consistency_weight: 1.0,
             rkd_mean: RkdMean::Inclusive,
             angle_weight: 0.0,
+            consistency_target: ConsistencyTarget::Dynamic,
         }
     }
 }
@@ -109,7 +132,13 @@ pub fn samm_loss(
             selected: Vec::new(),
         });
     };
-    let selection = select_targets(buf.logits, stored, buf.labels)?;
+    let selection = match cfg.consistency_target {
+        ConsistencyTarget::Dynamic => select_targets(buf.logits, stored, buf.labels)?,
+        ConsistencyTarget::Fused => crate::selection::Selection {
+            heads: vec![Head::Fused; stored.fused.dim(0)?],
+            targets: stored.fused.detach(),
+        },
+    };
     let z = &selection.targets;
     let mse_av = consistency_mse(&buf.logits.fused, z)?;
     let mse_a = consistency_mse(&buf.logits.audio, z)?;

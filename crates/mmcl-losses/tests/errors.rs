@@ -201,3 +201,44 @@ fn samm_can_align_encoder_features_instead_of_head_logits() {
     let grads = on_features.total.backward().unwrap();
     assert!(grads.get(&fa).is_some() && grads.get(&fv).is_some());
 }
+
+#[test]
+fn fused_consistency_target_regresses_every_head_to_the_stored_fused_logits() {
+    let dev = Device::Cpu;
+    let t = |v: &[[f32; 3]; 3]| Tensor::new(v, &dev).unwrap();
+    let current = HeadLogits::new(
+        t(&[[1.0, 2.0, 0.5], [0.1, -1.0, 3.0], [2.0, 0.0, 0.0]]),
+        t(&[[0.0, 1.0, 0.5], [1.0, 1.0, -3.0], [0.5, 0.2, 0.1]]),
+        t(&[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+    )
+    .unwrap();
+    let fused = t(&[[0.3, 0.1, 0.0], [0.0, 2.0, 1.0], [1.0, 1.0, 1.0]]);
+    let stored = HeadLogits::new(
+        t(&[[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0]]),
+        t(&[[0.0, 5.0, 0.0], [5.0, 0.0, 0.0], [5.0, 0.0, 0.0]]),
+        fused.clone(),
+    )
+    .unwrap();
+    // The same stored fused logits under every head: dynamic selection cannot choose
+    // anything else, so both targets must give the same loss.
+    let all_fused = HeadLogits::new(fused.clone(), fused.clone(), fused).unwrap();
+    let y = Tensor::new(&[1u32, 2, 0], &dev).unwrap();
+    let batch = SammBatch {
+        logits: &current,
+        labels: &y,
+        align: None,
+    };
+    let loss = |target, stored: &HeadLogits| {
+        let cfg = SammLossConfig {
+            consistency_target: target,
+            ..SammLossConfig::default()
+        };
+        samm_loss(&cfg, &batch, Some((&batch, stored))).unwrap()
+    };
+    let scalar = |l: &SammLoss| l.total.to_scalar::<f32>().unwrap();
+    let fixed = loss(ConsistencyTarget::Fused, &stored);
+    assert!(fixed.selected.iter().all(|h| *h == mmcl_losses::Head::Fused));
+    assert_eq!(scalar(&fixed), scalar(&loss(ConsistencyTarget::Dynamic, &all_fused)));
+    // With distinct stored heads the paper's dynamic selection is another loss.
+    assert_ne!(scalar(&fixed), scalar(&loss(ConsistencyTarget::Dynamic, &stored)));
+}

@@ -1,7 +1,7 @@
 //! Method and optimiser configuration (part of the experiment config).
 
 use mmcl_buffer::SelectionPolicy;
-use mmcl_losses::{RkdMean, SammLossConfig, TemperatureSolver};
+use mmcl_losses::{ConsistencyTarget, RkdMean, SammLossConfig, TemperatureSolver};
 use serde::{Deserialize, Serialize};
 
 /// Which continual-learning method.
@@ -66,13 +66,16 @@ pub enum Calibration {
     /// samples in memory order, temperatures from 1.5 fitted by LBFGS (lr 0.01, 50
     /// iterations), which stops far from the NLL minimum.
     Reference,
+    /// No fit: every temperature stays 1, so the ensemble is the uncalibrated dynamic
+    /// ensemble (the ablation of calibration; training is unchanged).
+    None,
 }
 
 impl Calibration {
     /// The temperature solver.
     pub fn solver(self) -> TemperatureSolver {
         match self {
-            Calibration::Eval => TemperatureSolver::default(),
+            Calibration::Eval | Calibration::None => TemperatureSolver::default(),
             Calibration::Reference => TemperatureSolver::reference(),
         }
     }
@@ -83,7 +86,7 @@ impl Calibration {
     /// Memory samples per forward pass (in training mode this sets the BatchNorm batch).
     pub fn chunk(self) -> usize {
         match self {
-            Calibration::Eval => 64,
+            Calibration::Eval | Calibration::None => 64,
             Calibration::Reference => 32,
         }
     }
@@ -92,6 +95,7 @@ impl Calibration {
         match self {
             Calibration::Eval => n,
             Calibration::Reference => n / 32 * 32,
+            Calibration::None => 0,
         }
     }
 }
@@ -111,6 +115,10 @@ pub struct SammConfig {
     pub angle_weight: f64,
     pub align_on: AlignOn,
     pub calibration: Calibration,
+    /// What the consistency terms regress to: `dynamic` (the paper's selection, default,
+    /// left out of config.toml) or `fused` (always the stored fused logits, an ablation).
+    #[serde(skip_serializing_if = "ConsistencyTarget::is_dynamic")]
+    pub consistency_target: ConsistencyTarget,
 }
 
 impl Default for SammConfig {
@@ -124,6 +132,7 @@ impl Default for SammConfig {
             angle_weight: l.angle_weight,
             align_on: AlignOn::Logits,
             calibration: Calibration::Eval,
+            consistency_target: ConsistencyTarget::Dynamic,
         }
     }
 }
@@ -136,6 +145,7 @@ impl SammConfig {
             consistency_weight: self.consistency_weight,
             rkd_mean: self.rkd_mean,
             angle_weight: self.angle_weight,
+            consistency_target: self.consistency_target,
         }
     }
 }
