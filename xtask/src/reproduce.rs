@@ -22,6 +22,9 @@
 //! 5. `mmcl report` writes `REPORT.md` (tables, plots, the paper's numbers, robustness)
 //!    from the runs.
 //!
+//! `--study ablation` trains SAMM's ablations (no consistency, fused-logit consistency, no
+//! alignment, alignment on features, uncalibrated ensemble; Seq and Dom, largest buffer)
+//! into `runs/<profile>-ablation/`; the report sets them against the headline SAMM runs.
 //! `--study budget` runs the training-budget study instead of the grid (Seq: SAMM and
 //! JOINT at the preset's epochs, 3x and 10x; SAMM at reg_weight 0.01, 0.1 and 1) into
 //! `runs/<profile>-budget/`; the next `cargo xtask reproduce` puts it in the report.
@@ -74,7 +77,8 @@ pub struct ReproduceArgs {
     #[arg(long, value_name = "PATH")]
     pub mmcl: Option<PathBuf>,
     /// Run a study instead of the headline grid: `budget` (training budget and SAMM's
-    /// reg_weight, Seq). Its runs go to `runs/<profile>-<study>/` and into the report.
+    /// reg_weight, Seq) or `ablation` (SAMM's components, Seq and Dom). Its runs go to
+    /// `runs/<profile>-<study>/` and into the report.
     #[arg(long)]
     pub study: Option<Study>,
 }
@@ -83,6 +87,7 @@ pub struct ReproduceArgs {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Study {
     Budget,
+    Ablation,
 }
 
 /// Grid defaults per profile: (seeds, scenarios, buffers).
@@ -318,6 +323,34 @@ fn samm_twins(
     v
 }
 
+/// SAMM's ablations (the paper's "next checks"), each against the headline SAMM run: no
+/// consistency term, consistency on the stored fused logits instead of dynamic selection,
+/// no relational alignment, alignment on encoder features, the uncalibrated ensemble.
+const ABLATIONS: [(&str, &str); 5] = [
+    ("no-consistency", "method.samm.consistency_weight=0"),
+    (
+        "fused-consistency",
+        "method.samm.consistency_target=\"fused\"",
+    ),
+    ("no-alignment", "method.samm.align_weight=0"),
+    ("align-features", "method.samm.align_on=\"features\""),
+    ("uncalibrated", "method.samm.calibration=\"none\""),
+];
+
+/// The ablation study: every [`ABLATIONS`] variant of SAMM at the largest buffer on the
+/// robustness scenarios (Seq, Dom) and every seed.
+fn ablation_grid(scenarios: &[String], buffers: &[usize], seeds: u64) -> Vec<RunSpec> {
+    let wanted: Vec<String> = scenarios
+        .iter()
+        .filter(|s| ROBUSTNESS_SCENARIOS.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    ABLATIONS
+        .iter()
+        .flat_map(|(tag, set)| samm_twins(&wanted, buffers, seeds, tag, set))
+        .collect()
+}
+
 /// The training-budget study on Seq: SAMM (largest buffer) and the audio-visual JOINT at
 /// `epochs`, 3x and 10x, and SAMM at reg_weight 0.01 (the reference's), 0.1 and 1 at
 /// `epochs`.
@@ -506,7 +539,7 @@ fn config_is_current(mmcl: &mut Command, dir: &Path) -> Result<bool> {
 
 /// The runs folders of a profile: the headline grid, the calibration twins, the λ = 1
 /// twins, the budget study.
-fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 5] {
+fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 6] {
     let runs = work.join("runs");
     [
         runs.join(profile),
@@ -514,6 +547,7 @@ fn runs_dirs(work: &Path, profile: &str) -> [PathBuf; 5] {
         runs.join(format!("{profile}-lambda1")),
         runs.join(format!("{profile}-budget")),
         runs.join(format!("{profile}-missing")),
+        runs.join(format!("{profile}-ablation")),
     ]
 }
 
@@ -719,11 +753,11 @@ pub fn reproduce(root: &Path, args: &ReproduceArgs) -> Result<()> {
         "threads_per_job": threads, "data_and_cache_s": data_s, "grid_s": grid_s,
         "robustness_s": robustness_s, "total_s": total,
     });
-    let [runs_dir, _, _, budget_dir, _] = &dirs;
-    let timings_dir = if args.study.is_some() {
-        budget_dir
-    } else {
-        runs_dir
+    let [runs_dir, _, _, budget_dir, _, ablation_dir] = &dirs;
+    let timings_dir = match args.study {
+        None => runs_dir,
+        Some(Study::Budget) => budget_dir,
+        Some(Study::Ablation) => ablation_dir,
     };
     mmcl_io::write_atomic(
         &timings_dir.join("reproduce-timings.json"),
@@ -764,9 +798,9 @@ impl GridPlan {
     fn batches<'d>(
         &self,
         ctx: &GridContext,
-        dirs: &'d [PathBuf; 5],
+        dirs: &'d [PathBuf; 6],
     ) -> Result<Vec<(&'d Path, Vec<RunSpec>)>> {
-        let [runs_dir, calibration_dir, lambda_dir, budget_dir, missing_dir] = dirs;
+        let [runs_dir, calibration_dir, lambda_dir, budget_dir, missing_dir, ablation_dir] = dirs;
         let (scenarios, buffers, seeds) = (&self.scenarios, &self.buffers, self.seeds);
         Ok(match ctx.args.study {
             None => vec![
@@ -790,6 +824,12 @@ impl GridPlan {
             Some(Study::Budget) => {
                 let epochs = ctx.args.epochs.unwrap_or(preset_epochs(ctx)?);
                 vec![(budget_dir.as_path(), budget_grid(buffers, seeds, epochs))]
+            }
+            Some(Study::Ablation) => {
+                vec![(
+                    ablation_dir.as_path(),
+                    ablation_grid(scenarios, buffers, seeds),
+                )]
             }
         })
     }
@@ -901,14 +941,14 @@ fn prepare_data(mmcl: &Path, work: &Path, args: &ReproduceArgs) -> Result<(PathB
 
 /// Step 4: `mmcl report` over the headline runs and every study folder that holds runs,
 /// with paths relative to the work folder so the report names no machine-specific place.
-fn write_report(ctx: &GridContext, dirs: &[PathBuf; 5], report: &Path) -> Result<()> {
+fn write_report(ctx: &GridContext, dirs: &[PathBuf; 6], report: &Path) -> Result<()> {
     eprintln!("== writing {}", report.display());
     let rel = |p: &Path| {
         p.strip_prefix(ctx.work)
             .map(Path::to_path_buf)
             .unwrap_or(p.to_path_buf())
     };
-    let [runs_dir, calibration_dir, lambda_dir, budget_dir, missing_dir] = dirs;
+    let [runs_dir, calibration_dir, lambda_dir, budget_dir, missing_dir, ablation_dir] = dirs;
     let mut report_cmd = ctx.mmcl();
     report_cmd
         .args(["report", "--runs"])
@@ -920,6 +960,7 @@ fn write_report(ctx: &GridContext, dirs: &[PathBuf; 5], report: &Path) -> Result
         ("--lambda-runs", lambda_dir),
         ("--budget-runs", budget_dir),
         ("--missing-runs", missing_dir),
+        ("--ablation-runs", ablation_dir),
     ] {
         if dir.exists() {
             report_cmd.arg(flag).arg(rel(dir));

@@ -71,6 +71,7 @@
 //! numpy's `np.std` default, which mammoth-style code such as the paper's uses) unless
 //! [`Ddof::Sample`] is chosen. The number of seeds is printed with every table.
 
+pub mod ablation;
 pub mod analysis;
 pub mod derive;
 pub mod error;

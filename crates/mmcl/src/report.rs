@@ -41,6 +41,8 @@ pub struct Studies<'a> {
     pub budget: Option<&'a Path>,
     /// Runs trained with a modality missing (`data.missing`), against their headline twins.
     pub missing: Option<&'a Path>,
+    /// SAMM's ablations, against the headline SAMM runs.
+    pub ablation: Option<&'a Path>,
 }
 
 /// One finished run, as the report needs it.
@@ -318,6 +320,15 @@ fn study_sections(entries: &[RunEntry], studies: &Studies, files: &Files) -> Res
             .chain(twins.iter().map(Run::entry))
             .collect();
         writeln!(md, "{}", calibration_comparison(&both))?;
+    }
+    if let Some(dir) = studies.ablation {
+        let study = read_runs(dir)?;
+        let study: Vec<RunEntry> = study.iter().map(Run::entry).collect();
+        writeln!(
+            md,
+            "{}",
+            mmcl_metrics::ablation::ablation_study(&study, entries)
+        )?;
     }
     if let Some(dir) = studies.budget {
         let study = read_runs(dir)?;

@@ -28,6 +28,10 @@ pub struct ReportArgs {
     /// `robustness.json` from `mmcl eval --corrupt`).
     #[arg(long)]
     pub missing_runs: Option<PathBuf>,
+    /// Run folders of SAMM's ablations (`cargo xtask reproduce --study ablation`), set
+    /// against the headline SAMM runs.
+    #[arg(long)]
+    pub ablation_runs: Option<PathBuf>,
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
@@ -36,6 +40,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         lambda: a.lambda_runs.as_deref(),
         budget: a.budget_runs.as_deref(),
         missing: a.missing_runs.as_deref(),
+        ablation: a.ablation_runs.as_deref(),
     };
     eprintln!("{}", write_report(&a.runs, &a.out, &studies)?);
     Ok(())
