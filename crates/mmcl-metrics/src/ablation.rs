@@ -162,7 +162,7 @@ fn reading(cells: &BTreeMap<(usize, String), BTreeMap<&str, Vec<f64>>>, s: &str)
     drops.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (worst, name) = drops.first()?;
     let mut text = format!(
-        "**{s}:** the fused head loses most without \"{name}\" ({:+.2} points; full SAMM {full:.2})",
+        "**{s}:** the ablation that costs the fused head most is \"{name}\" ({:+.2} points; full SAMM {full:.2})",
         -worst
     );
     if let (Some(e), Some(u)) = (mean(0, "ensemble"), mean(5, "ensemble")) {
@@ -233,7 +233,7 @@ mod tests {
         // two switches at once is no single ablation
         assert!(!md.contains("alignment on encoder features"), "{md}");
         assert!(
-            md.contains("without \"no consistency term\" (-10.00 points; full SAMM 57.50)"),
+            md.contains("costs the fused head most is \"no consistency term\" (-10.00 points; full SAMM 57.50)"),
             "{md}"
         );
         assert_eq!(ablation_study(&[], &entries), "");
