@@ -4,7 +4,8 @@
 The network below mirrors the reference implementation's module tree (so its state_dict
 names are the reference's): two ResNet-18 encoders `audio_net` / `visual_net` and a
 `fusion_module` holding the fusion layers plus the heads `x_out` (audio) and `y_out`
-(visual). Fusion semantics are those of the OGM-GE modules the reference forked.
+(visual). A unimodal network (modality audio or visual) holds only its own encoder and the
+head on it, plus the fused head `fc_out`, as mmcl's. Fusion semantics are those of the OGM-GE modules the reference forked.
 
 Subcommands:
   fixtures [--out DIR]          write the small golden fixtures the Rust tests read
@@ -85,7 +86,9 @@ class Fusion(nn.Module):
             self.fc_out = nn.Linear(d, classes)
         else:
             raise ValueError(kind)
-        self.x_out, self.y_out = nn.Linear(d, classes), nn.Linear(d, classes)
+        # A unimodal network has one encoder, so only the head on it (mmcl's layout).
+        self.x_out = nn.Linear(d, classes) if modality != "visual" else None
+        self.y_out = nn.Linear(d, classes) if modality != "audio" else None
 
     def forward(self, a, v):
         if self.modality == "audio":
@@ -101,21 +104,27 @@ class Fusion(nn.Module):
             av = self.fc_out(torch.cat((a, v), 1))
         else:  # gated, x_gate=True: the audio branch gates the visual branch
             av = self.fc_out(torch.sigmoid(self.fc_x(a)) * self.fc_y(v))
-        return self.x_out(a), self.y_out(v), av
+        return (None if self.x_out is None else self.x_out(a),
+                None if self.y_out is None else self.y_out(v), av)
 
 
 class AVNet(nn.Module):
     def __init__(self, width, classes, fusion="film", modality="audio-visual"):
         super().__init__()
         self.d = width * 8
-        self.audio_net, self.visual_net = ResNet18(1, width), ResNet18(3, width)
+        # A unimodal network holds, runs and saves only its own encoder.
+        self.audio_net = ResNet18(1, width) if modality != "visual" else None
+        self.visual_net = ResNet18(3, width) if modality != "audio" else None
         self.fusion_module = Fusion(fusion, modality, self.d, classes)
 
     def forward(self, audio, video):
         b, c, t, h, w = video.shape
-        a = self.audio_net(audio).mean((2, 3))
-        v = self.visual_net(video.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w))
-        v = v.reshape(b, t, self.d, v.shape[-2], v.shape[-1]).mean((1, 3, 4))
+        a = v = None
+        if self.audio_net is not None:
+            a = self.audio_net(audio).mean((2, 3))
+        if self.visual_net is not None:
+            v = self.visual_net(video.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w))
+            v = v.reshape(b, t, self.d, v.shape[-2], v.shape[-1]).mean((1, 3, 4))
         return self.fusion_module(a, v)
 
 
@@ -147,8 +156,12 @@ def warm_bn(net, audio_shape, video_shape, gen, steps=2):
 
 
 def infer(sd, modality=None):
+    if "audio_net.conv1.weight" not in sd:  # one-encoder visual checkpoint
+        return sd["visual_net.conv1.weight"].shape[0], sd["fusion_module.y_out.weight"].shape[0], "film", "visual"
     width = sd["audio_net.conv1.weight"].shape[0]
     classes = sd["fusion_module.x_out.weight"].shape[0]
+    if "visual_net.conv1.weight" not in sd:  # one-encoder audio checkpoint
+        return width, classes, "film", "audio"
     if "fusion_module.fc.weight" in sd:
         return width, classes, "film", "audio-visual"
     if "fusion_module.fc_x.weight" in sd:
@@ -183,11 +196,14 @@ def write_fixture(out_dir, name, width, classes, fusion, modality, seed,
     net64.eval()
     with torch.no_grad():
         for k, t in zip(("a_logits", "v_logits", "av_logits"), net64(a64, v64)):
-            out[f"eval.{k}"] = t
+            if t is not None:
+                out[f"eval.{k}"] = t
     net64.train()
     logits = net64(a64, v64)
     for k, t in zip(("a_logits", "v_logits", "av_logits"), logits):
-        out[f"train.{k}"] = t.detach()
+        if t is not None:
+            out[f"train.{k}"] = t.detach()
+    logits = [t for t in logits if t is not None]
     loss = sum(F.cross_entropy(t, labels) for t in logits)
     loss.backward()
     out["train.loss"] = loss.detach().reshape(1)
@@ -222,6 +238,10 @@ def cmd_check_load(args):
     sd = load_file(args.ckpt)
     width, classes, fusion, modality = infer(sd, args.modality)
     net = AVNet(width, classes, fusion, modality)
+    # Unimodal checkpoints written before mmcl's held one encoder carry the other
+    # encoder and its head; mmcl ignores them on load, and so does this check.
+    absent = {"audio": ("visual_net.", "fusion_module.y_out."), "visual": ("audio_net.", "fusion_module.x_out.")}
+    sd = {k: v for k, v in sd.items() if not k.startswith(absent.get(modality, ()))}
     net.load_state_dict(sd, strict=True)
     n = sum(p.numel() for p in net.parameters())
     net.eval()

@@ -100,21 +100,11 @@ pub struct SammStep {
     pub grads: GradStore,
 }
 
-fn align_of<'a>(cfg: &SammConfig, out: &'a AvOutput) -> Option<(&'a Tensor, &'a Tensor)> {
-    match cfg.align_on {
+fn align_of<'a>(cfg: &SammConfig, out: &'a AvOutput) -> Result<Option<(&'a Tensor, &'a Tensor)>> {
+    Ok(match cfg.align_on {
         AlignOn::Logits => None,
-        AlignOn::Features => Some((&out.a_feat, &out.v_feat)),
-    }
-}
-
-fn detach_output(out: &AvOutput) -> AvOutput {
-    AvOutput {
-        a_logits: out.a_logits.detach(),
-        v_logits: out.v_logits.detach(),
-        av_logits: out.av_logits.detach(),
-        a_feat: out.a_feat.detach(),
-        v_feat: out.v_feat.detach(),
-    }
+        AlignOn::Features => Some((out.audio_features()?, out.visual_features()?)),
+    })
 }
 
 /// One SAMM training step on explicit tensors: a training-mode forward pass of the current
@@ -136,7 +126,7 @@ pub fn samm_step(
     let current = SammBatch {
         logits: &logits,
         labels: targets,
-        align: align_of(cfg, &out),
+        align: align_of(cfg, &out)?,
     };
     let loss = match replay {
         None => samm_loss(&loss_cfg, &current, None)?,
@@ -146,7 +136,7 @@ pub fn samm_step(
             let buffer = SammBatch {
                 logits: &logits_b,
                 labels: &r.targets,
-                align: align_of(cfg, &out_b),
+                align: align_of(cfg, &out_b)?,
             };
             samm_loss(&loss_cfg, &current, Some((&buffer, &r.stored)))?
         }
@@ -160,15 +150,15 @@ pub fn samm_step(
             buffer: loss.buffer.as_ref().map(Tensor::detach),
             selected: loss.selected,
         },
-        outputs: detach_output(&out),
+        outputs: out.detach(),
         grads,
     })
 }
 
 fn head_logits(out: &AvOutput) -> Result<HeadLogits> {
     Ok(HeadLogits::new(
-        out.a_logits.clone(),
-        out.v_logits.clone(),
+        out.audio_logits()?.clone(),
+        out.visual_logits()?.clone(),
         out.av_logits.clone(),
     )?)
 }
@@ -211,8 +201,8 @@ impl Method for Samm {
         )?;
         // The logits of the training pass (before this step's update), as the reference.
         let stored = [
-            rows(&outputs.a_logits)?,
-            rows(&outputs.v_logits)?,
+            rows(outputs.audio_logits()?)?,
+            rows(outputs.visual_logits()?)?,
             rows(&outputs.av_logits)?,
         ];
         remember(&mut self.memory, batch, Some(stored), env)?;
@@ -236,8 +226,8 @@ impl Method for Samm {
         for chunk in items[..used].chunks(cal.chunk()) {
             let (ba, bv) = compact_tensors(env.loader, chunk, &device)?;
             let out = net.model.forward_t(&ba, &bv, cal.train_mode())?;
-            a.push(out.a_logits.detach());
-            v.push(out.v_logits.detach());
+            a.push(out.audio_logits()?.detach());
+            v.push(out.visual_logits()?.detach());
             f.push(out.av_logits.detach());
             y.extend(chunk.iter().map(|it| it.target));
         }
@@ -268,7 +258,8 @@ impl Method for Samm {
         let out = model.forward_t(audio, video, false)?;
         let logits = head_logits(&out)?;
         let ensemble = calibrated_ensemble(&logits, self.temperatures)?;
-        Ok(vec![out.av_logits, out.a_logits, out.v_logits, ensemble])
+        let (a, v) = (out.audio_logits()?.clone(), out.visual_logits()?.clone());
+        Ok(vec![out.av_logits, a, v, ensemble])
     }
 
     fn save_state(&self, dir: &Path) -> Result<()> {

@@ -57,28 +57,74 @@ impl AvNetConfig {
     }
 }
 
-/// Outputs of one forward pass.
+/// Outputs of one forward pass. A unimodal network holds one encoder and the heads on it,
+/// so the other modality's features and head are `None` (an audio network has `a_logits`,
+/// `a_feat` and the fused `av_logits`; a visual one `v_logits`, `v_feat`, `av_logits`).
 #[derive(Debug, Clone)]
 pub struct AvOutput {
     /// Audio head (`fusion_module.x_out`) [B, C].
-    pub a_logits: Tensor,
+    pub a_logits: Option<Tensor>,
     /// Visual head (`fusion_module.y_out`) [B, C].
-    pub v_logits: Tensor,
-    /// Fused head [B, C].
+    pub v_logits: Option<Tensor>,
+    /// Fused head [B, C] (for a unimodal network: `fc_out` on its one modality).
     pub av_logits: Tensor,
     /// Pooled audio features [B, d].
-    pub a_feat: Tensor,
+    pub a_feat: Option<Tensor>,
     /// Pooled visual features (mean over T, h, w) [B, d].
-    pub v_feat: Tensor,
+    pub v_feat: Option<Tensor>,
 }
 
-/// The audio-visual classifier. Cheap to clone (layers share their variables).
+impl AvOutput {
+    /// The audio head's logits, or an error for a visual-only network.
+    pub fn audio_logits(&self) -> Result<&Tensor> {
+        present(&self.a_logits, "audio head")
+    }
+
+    /// The visual head's logits, or an error for an audio-only network.
+    pub fn visual_logits(&self) -> Result<&Tensor> {
+        present(&self.v_logits, "visual head")
+    }
+
+    /// The pooled audio features, or an error for a visual-only network.
+    pub fn audio_features(&self) -> Result<&Tensor> {
+        present(&self.a_feat, "audio features")
+    }
+
+    /// The pooled visual features, or an error for an audio-only network.
+    pub fn visual_features(&self) -> Result<&Tensor> {
+        present(&self.v_feat, "visual features")
+    }
+
+    /// Every output detached from the autograd graph.
+    pub fn detach(&self) -> Self {
+        let d = |t: &Option<Tensor>| t.as_ref().map(Tensor::detach);
+        Self {
+            a_logits: d(&self.a_logits),
+            v_logits: d(&self.v_logits),
+            av_logits: self.av_logits.detach(),
+            a_feat: d(&self.a_feat),
+            v_feat: d(&self.v_feat),
+        }
+    }
+}
+
+fn present<'a>(t: &'a Option<Tensor>, what: &str) -> Result<&'a Tensor> {
+    t.as_ref().ok_or_else(|| {
+        ModelError::Config(format!(
+            "a unimodal network holds one encoder and has no {what}; this needs the audio-visual network"
+        ))
+    })
+}
+
+/// The audio-visual classifier. Cheap to clone (layers share their variables). A unimodal
+/// network ([`Modality::Audio`] / [`Modality::Visual`]) holds, runs and saves only its own
+/// encoder, the head on it and the fused head.
 #[derive(Clone)]
 pub struct AvNet {
     cfg: AvNetConfig,
     device: Device,
-    audio_net: ResNet18,
-    visual_net: ResNet18,
+    audio_net: Option<ResNet18>,
+    visual_net: Option<ResNet18>,
     fusion_module: FusionModule,
     params: Vec<(String, Var)>,
     buffers: Vec<(String, Arc<Mutex<RunningStats>>)>,
@@ -86,13 +132,15 @@ pub struct AvNet {
 
 impl AvNet {
     /// Builds the network with the reference initialisation drawn from `rng`, in
-    /// state_dict order (audio_net, visual_net, fusion_module).
+    /// state_dict order (audio_net, visual_net, fusion_module). A unimodal network still
+    /// draws (and discards) the values of the encoder and head it does not hold, so what it
+    /// holds gets the same values as in the full-layout network built from the same RNG.
     pub fn new<R: Rng>(cfg: AvNetConfig, device: &Device, rng: &mut R) -> Result<Self> {
         cfg.validate()?;
         let mut registry = Registry::default();
         let mut b = Builder::new(device, rng, &mut registry);
-        let audio_net = b.pp("audio_net", |b| ResNet18::new(b, 1, cfg.width))?;
-        let visual_net = b.pp("visual_net", |b| ResNet18::new(b, 3, cfg.width))?;
+        let audio_net = encoder(&mut b, "audio_net", 1, cfg, Modality::Audio)?;
+        let visual_net = encoder(&mut b, "visual_net", 3, cfg, Modality::Visual)?;
         let fusion_module = b.pp("fusion_module", |b| {
             FusionModule::new(b, cfg.feature_dim(), cfg.classes, cfg.fusion, cfg.modality)
         })?;
@@ -152,22 +200,15 @@ impl AvNet {
     /// output is detached, so no autograd graph (and none of the activations it references)
     /// outlives the call. Use this when only the values are needed.
     pub fn predict(&self, audio: &Tensor, video: &Tensor) -> Result<AvOutput> {
-        let out = self.forward_t(audio, video, false)?;
-        Ok(AvOutput {
-            a_logits: out.a_logits.detach(),
-            v_logits: out.v_logits.detach(),
-            av_logits: out.av_logits.detach(),
-            a_feat: out.a_feat.detach(),
-            v_feat: out.v_feat.detach(),
-        })
+        Ok(self.forward_t(audio, video, false)?.detach())
     }
 
     /// Forward pass. `audio` f32 [B, 1, F, T]; `video` f32 [B, 3, T, H, W].
     /// `train = true` uses batch statistics in BatchNorm and updates the running statistics
     /// (like `model.train()` in PyTorch); `false` is eval mode.
     ///
-    /// Both encoders always run, also for unimodal networks (whose fused head reads one of
-    /// them), so all three heads' logits are always available.
+    /// Only the encoders the network holds run: a unimodal network checks both inputs (so
+    /// every caller keeps one data path) but never reads the other modality's.
     pub fn forward_t(&self, audio: &Tensor, video: &Tensor, train: bool) -> Result<AvOutput> {
         let (b, c, _, _) = audio.dims4().map_err(|_| {
             bad(
@@ -206,15 +247,26 @@ impl AvNet {
         }
         let audio = &audio.contiguous()?;
         let d = self.cfg.feature_dim();
-        let a_feat = self.audio_net.forward_t(audio, train)?.mean((2, 3))?;
-        let frames = video
-            .permute((0, 2, 1, 3, 4))?
-            .contiguous()?
-            .reshape((b * t, 3, h, w))?;
-        let v_map = self.visual_net.forward_t(&frames, train)?;
-        let (_, _, vh, vw) = v_map.dims4()?;
-        let v_feat = v_map.reshape((b, t, d, vh, vw))?.mean((1, 3, 4))?;
-        let heads = self.fusion_module.forward(&a_feat, &v_feat)?;
+        let a_feat = match &self.audio_net {
+            Some(net) => Some(net.forward_t(audio, train)?.mean((2, 3))?),
+            None => None,
+        };
+        let v_feat = match &self.visual_net {
+            Some(net) => {
+                let frames =
+                    video
+                        .permute((0, 2, 1, 3, 4))?
+                        .contiguous()?
+                        .reshape((b * t, 3, h, w))?;
+                let v_map = net.forward_t(&frames, train)?;
+                let (_, _, vh, vw) = v_map.dims4()?;
+                Some(v_map.reshape((b, t, d, vh, vw))?.mean((1, 3, 4))?)
+            }
+            None => None,
+        };
+        let heads = self
+            .fusion_module
+            .forward(a_feat.as_ref(), v_feat.as_ref())?;
         Ok(AvOutput {
             a_logits: heads.a_logits,
             v_logits: heads.v_logits,
@@ -222,6 +274,24 @@ impl AvNet {
             a_feat,
             v_feat,
         })
+    }
+}
+
+/// Builds the encoder `name` (on `in_channels`) when a `cfg.modality` network holds it;
+/// otherwise draws its values and discards them.
+fn encoder<R: Rng>(
+    b: &mut Builder<'_, R>,
+    name: &str,
+    in_channels: usize,
+    cfg: AvNetConfig,
+    own: Modality,
+) -> Result<Option<ResNet18>> {
+    let build = |b: &mut Builder<'_, R>| ResNet18::new(b, in_channels, cfg.width);
+    if cfg.modality.holds(own) {
+        Ok(Some(b.pp(name, build)?))
+    } else {
+        b.discarding(|b| b.pp(name, build))?;
+        Ok(None)
     }
 }
 

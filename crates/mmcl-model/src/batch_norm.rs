@@ -45,8 +45,7 @@ impl BatchNorm2d {
             running_var: Tensor::ones(channels, candle_core::DType::F32, b.device)?,
             num_batches_tracked: 0,
         }));
-        let prefix = b.prefix().to_string();
-        b.registry.buffers.push((prefix, stats.clone()));
+        b.buffer(stats.clone());
         Ok(Self {
             weight,
             bias,

@@ -7,6 +7,10 @@
 //! as JSON (one entry so the file bytes are reproducible: the safetensors header stores
 //! metadata as an unordered map). PyTorch ignores it, and [`infer_config`] works without it
 //! for every audio-visual layout by reading the tensor shapes.
+//!
+//! A unimodal network saves only its encoder, the head on it (`x_out` or `y_out`) and the
+//! fused head `fc_out`; it loads both those files and the older two-encoder ones, whose
+//! other encoder and head it ignores (see [`AvNet::load`]).
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
@@ -40,9 +44,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Reads the architecture of a checkpoint from its tensor shapes (and, for unimodal
-/// networks, the `mmcl.modality` metadata, since their layout is the same for both
-/// modalities).
+/// Reads the architecture of a checkpoint from its tensor shapes: a unimodal checkpoint
+/// names its modality by the one encoder it holds; an older two-encoder unimodal one needs
+/// the mmcl metadata (its layout is the same for both modalities).
 pub fn infer_config(path: impl AsRef<Path>) -> Result<AvNetConfig> {
     infer_config_with(path, None)
 }
@@ -81,15 +85,30 @@ fn infer_from(path: &Path, st: &SafeTensors<'_>, meta: &CheckpointMeta) -> Resul
     let shape = |name: &str| st.tensor(name).ok().map(|t| t.shape().to_vec());
     let need =
         |name: &str| shape(name).ok_or_else(|| ckpt_err(path, format!("missing tensor {name}")));
-    let conv1 = need("audio_net.conv1.weight")?;
-    let x_out = need("fusion_module.x_out.weight")?;
-    if conv1.len() != 4 || x_out.len() != 2 {
+    // A one-encoder (unimodal) checkpoint says its modality by the encoder it holds; one
+    // written before unimodal networks held one encoder has both, and needs the metadata.
+    let held = match (
+        shape("audio_net.conv1.weight").is_some(),
+        shape("visual_net.conv1.weight").is_some(),
+    ) {
+        (true, false) => Some(Modality::Audio),
+        (false, true) => Some(Modality::Visual),
+        _ => None,
+    };
+    let (conv1_name, head_name) = match held {
+        Some(Modality::Visual) => ("visual_net.conv1.weight", "fusion_module.y_out.weight"),
+        _ => ("audio_net.conv1.weight", "fusion_module.x_out.weight"),
+    };
+    let conv1 = need(conv1_name)?;
+    let head = need(head_name)?;
+    if conv1.len() != 4 || head.len() != 2 {
         return Err(ckpt_err(
             path,
-            "audio_net.conv1.weight / fusion_module.x_out.weight have the wrong rank",
+            format!("{conv1_name} / {head_name} have the wrong rank"),
         ));
     }
-    let (width, classes) = (conv1[0], x_out[0]);
+    let (width, classes) = (conv1[0], head[0]);
+    let unimodal = held.or(meta.modality);
     let d = 8 * width;
     let (fusion, modality) =
         if shape("fusion_module.fc.weight").is_some() {
@@ -104,7 +123,7 @@ fn infer_from(path: &Path, st: &SafeTensors<'_>, meta: &CheckpointMeta) -> Resul
             let fc_out = need("fusion_module.fc_out.weight")?;
             match fc_out.get(1) {
                 Some(&n) if n == 2 * d => (Fusion::Concat, Modality::AudioVisual),
-                Some(&n) if n == d => match meta.modality {
+                Some(&n) if n == d => match unimodal {
                     Some(m @ (Modality::Audio | Modality::Visual)) => (Fusion::Film, m),
                     _ => return Err(ckpt_err(
                         path,
@@ -239,7 +258,10 @@ impl AvNet {
 
     /// Loads a checkpoint into this network, like PyTorch's `load_state_dict(strict=True)`:
     /// every tensor must be present with the right shape and dtype, and no other tensor
-    /// may be present. On error the network is left unchanged.
+    /// may be present, except that a unimodal network ignores the other encoder's tensors
+    /// and head (`visual_net.*` and `fusion_module.y_out.*` for an audio network), which
+    /// checkpoints written before unimodal networks held one encoder carry. On error the
+    /// network is left unchanged.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = read_file(path)?;
@@ -271,10 +293,12 @@ impl AvNet {
             .copied()
             .filter(|k| !tensors.contains_key(*k))
             .collect();
+        let ignored = absent_prefixes(self.config().modality);
         let unexpected: Vec<&str> = tensors
             .keys()
             .map(String::as_str)
             .filter(|k| !expected_names.contains(k))
+            .filter(|k| !ignored.iter().any(|p| k.starts_with(p)))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -318,6 +342,15 @@ impl AvNet {
                 tensors[&format!("{prefix}.num_batches_tracked")].to_scalar::<i64>()?;
         }
         Ok(())
+    }
+}
+
+/// State_dict prefixes of the encoder and head a network of `modality` does not hold.
+fn absent_prefixes(modality: Modality) -> &'static [&'static str] {
+    match modality {
+        Modality::Audio => &["visual_net.", "fusion_module.y_out."],
+        Modality::Visual => &["audio_net.", "fusion_module.x_out."],
+        Modality::AudioVisual => &[],
     }
 }
 

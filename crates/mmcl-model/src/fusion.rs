@@ -9,7 +9,8 @@
 //! - `Gated` (OGM-GE `x_gate=True`): fused = `fc_out(sigmoid(fc_x(a)) * fc_y(v))` with
 //!   `fc_x`, `fc_y` d -> d;
 //! - unimodal networks ([`Modality::Audio`] / [`Modality::Visual`]): fused = `fc_out(a)` or
-//!   `fc_out(v)` (`fc_out` is d -> C; the fusion kind is ignored).
+//!   `fc_out(v)` (`fc_out` is d -> C; the fusion kind is ignored), and of the two unimodal
+//!   heads only the one on their encoder (`x_out` or `y_out`).
 use std::fmt;
 use std::str::FromStr;
 
@@ -68,6 +69,12 @@ impl Modality {
             Modality::Visual => "Visual",
             Modality::AudioVisual => "Multimodal",
         }
+    }
+
+    /// Whether a network of this modality holds the encoder (and head) of `own`
+    /// ([`Modality::Audio`] or [`Modality::Visual`]).
+    pub fn holds(self, own: Modality) -> bool {
+        self == Modality::AudioVisual || self == own
     }
 }
 
@@ -128,14 +135,16 @@ enum Fused {
 #[derive(Clone)]
 pub struct FusionModule {
     fused: Fused,
-    x_out: Linear,
-    y_out: Linear,
+    /// `None` in a visual network (it holds no audio encoder).
+    x_out: Option<Linear>,
+    /// `None` in an audio network.
+    y_out: Option<Linear>,
 }
 
 /// Logits of the three heads.
 pub(crate) struct HeadOutputs {
-    pub a_logits: Tensor,
-    pub v_logits: Tensor,
+    pub a_logits: Option<Tensor>,
+    pub v_logits: Option<Tensor>,
     pub av_logits: Tensor,
 }
 
@@ -170,8 +179,17 @@ impl FusionModule {
                 fc_out: b.pp("fc_out", |b| Linear::new(b, dim, classes))?,
             },
         };
-        let x_out = b.pp("x_out", |b| Linear::new(b, dim, classes))?;
-        let y_out = b.pp("y_out", |b| Linear::new(b, dim, classes))?;
+        // The head on an encoder the network lacks is drawn (to keep the RNG stream) and dropped.
+        let head = |b: &mut Builder<'_, R>, name: &str, own: Modality| {
+            let build = |b: &mut Builder<'_, R>| b.pp(name, |b| Linear::new(b, dim, classes));
+            if modality.holds(own) {
+                build(b).map(Some)
+            } else {
+                b.discarding(build).map(|_| None)
+            }
+        };
+        let x_out = head(b, "x_out", Modality::Audio)?;
+        let y_out = head(b, "y_out", Modality::Visual)?;
         Ok(Self {
             fused,
             x_out,
@@ -179,29 +197,44 @@ impl FusionModule {
         })
     }
 
-    /// `a`, `v`: pooled features [B, d].
-    pub(crate) fn forward(&self, a: &Tensor, v: &Tensor) -> candle_core::Result<HeadOutputs> {
+    /// `a`, `v`: pooled features [B, d], `None` for the encoder a unimodal network lacks.
+    pub(crate) fn forward(
+        &self,
+        a: Option<&Tensor>,
+        v: Option<&Tensor>,
+    ) -> candle_core::Result<HeadOutputs> {
+        let missing = |what: &str| {
+            candle_core::Error::Msg(format!("the fused head needs the {what} features"))
+        };
+        let a_in = || a.ok_or_else(|| missing("audio"));
+        let v_in = || v.ok_or_else(|| missing("visual"));
         let av_logits = match &self.fused {
             Fused::Film { fc, fc_out, dim } => {
-                let film = fc.forward(a)?;
+                let film = fc.forward(a_in()?)?;
                 let gamma = film.narrow(D::Minus1, 0, *dim)?;
                 let beta = film.narrow(D::Minus1, *dim, *dim)?;
-                fc_out.forward(&((gamma * v)? + beta)?)?
+                fc_out.forward(&((gamma * v_in()?)? + beta)?)?
             }
-            Fused::Sum { fc_x, fc_y } => (fc_x.forward(a)? + fc_y.forward(v)?)?,
-            Fused::Concat { fc_out } => fc_out.forward(&Tensor::cat(&[a, v], D::Minus1)?)?,
+            Fused::Sum { fc_x, fc_y } => (fc_x.forward(a_in()?)? + fc_y.forward(v_in()?)?)?,
+            Fused::Concat { fc_out } => {
+                fc_out.forward(&Tensor::cat(&[a_in()?, v_in()?], D::Minus1)?)?
+            }
             Fused::Gated { fc_x, fc_y, fc_out } => {
-                let gate = sigmoid(&fc_x.forward(a)?)?;
-                fc_out.forward(&(gate * fc_y.forward(v)?)?)?
+                let gate = sigmoid(&fc_x.forward(a_in()?)?)?;
+                fc_out.forward(&(gate * fc_y.forward(v_in()?)?)?)?
             }
             Fused::Unimodal { fc_out, modality } => match modality {
-                Modality::Visual => fc_out.forward(v)?,
-                _ => fc_out.forward(a)?,
+                Modality::Visual => fc_out.forward(v_in()?)?,
+                _ => fc_out.forward(a_in()?)?,
             },
         };
+        let head = |lin: &Option<Linear>, x: Option<&Tensor>| match (lin, x) {
+            (Some(lin), Some(x)) => lin.forward(x).map(Some),
+            _ => Ok(None),
+        };
         Ok(HeadOutputs {
-            a_logits: self.x_out.forward(a)?,
-            v_logits: self.y_out.forward(v)?,
+            a_logits: head(&self.x_out, a)?,
+            v_logits: head(&self.y_out, v)?,
             av_logits,
         })
     }

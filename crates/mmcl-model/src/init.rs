@@ -28,6 +28,9 @@ pub(crate) struct Builder<'a, R: Rng> {
     pub device: &'a Device,
     pub rng: &'a mut R,
     pub registry: &'a mut Registry,
+    /// While set, values are still drawn (so the RNG stream stays that of the full network)
+    /// but nothing is registered: the module being built is thrown away.
+    discard: bool,
 }
 
 impl<'a, R: Rng> Builder<'a, R> {
@@ -37,7 +40,18 @@ impl<'a, R: Rng> Builder<'a, R> {
             device,
             rng,
             registry,
+            discard: false,
         }
+    }
+
+    /// Runs `f`, drawing its values from the RNG but registering nothing, for a module the
+    /// network does not hold (a unimodal network's other encoder): the modules built after
+    /// it get the same values as in the network that holds it.
+    pub fn discarding<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let saved = std::mem::replace(&mut self.discard, true);
+        let out = f(self);
+        self.discard = saved;
+        out
     }
 
     /// Runs `f` with the prefix extended by `.name`.
@@ -56,10 +70,6 @@ impl<'a, R: Rng> Builder<'a, R> {
         out
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {
             name.to_string()
@@ -70,9 +80,25 @@ impl<'a, R: Rng> Builder<'a, R> {
 
     /// Registers a trainable parameter with the given values.
     pub fn param(&mut self, name: &str, shape: &[usize], values: Vec<f32>) -> Result<Var> {
+        if self.discard {
+            // Built on the CPU and dropped with the module: never uploaded.
+            return Ok(Var::from_tensor(&Tensor::from_vec(
+                values,
+                shape,
+                &Device::Cpu,
+            )?)?);
+        }
         let var = Var::from_tensor(&Tensor::from_vec(values, shape, self.device)?)?;
         self.registry.params.push((self.key(name), var.clone()));
         Ok(var)
+    }
+
+    /// Registers the BatchNorm running statistics of the module at the current prefix.
+    pub fn buffer(&mut self, stats: Arc<Mutex<RunningStats>>) {
+        if !self.discard {
+            let prefix = self.prefix.clone();
+            self.registry.buffers.push((prefix, stats));
+        }
     }
 
     pub fn normal(&mut self, n: usize, mean: f32, std: f32) -> Vec<f32> {

@@ -2,6 +2,7 @@
 //! cross-entropy, backward, SGD) at the tiny and mini scales on the CPU, one JSON line each,
 //! the same figures as `mmcl bench step --scale tiny|mini` (compare with
 //! `python3 tools/bench/torch_step.py tiny|mini`).
+use mmcl_model::Modality;
 use mmcl_scheduler::bench::{step, StepBench, StepScale};
 
 fn main() {
@@ -13,6 +14,7 @@ fn main() {
             seed: 0,
             profile: false,
             device: "cpu".into(),
+            modality: Modality::AudioVisual,
         })
         .unwrap_or_else(|e| panic!("step benchmark {scale:?}: {e}"));
         println!(

@@ -24,6 +24,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use candle_core::Device;
 use mmcl_model::golden::{self, Comparison, TOLERANCE};
+use mmcl_model::Modality;
 use mmcl_scheduler::bench::{StepBench, StepReport, StepScale};
 use mmcl_scheduler::device::{cuda_compiled, DeviceSpec};
 use serde::Serialize;
@@ -260,6 +261,7 @@ fn bench_step(opts: &GpuCheckOptions) -> StepResult {
         seed: 0,
         profile: false,
         device: opts.device.clone(),
+        modality: Modality::AudioVisual,
     });
     let mmcl = match ours {
         Ok(r) => r,

@@ -35,7 +35,8 @@ pub struct ForwardSummary {
 
 /// Eval-mode forward of `input`'s `audio` f32 [B,1,F,T] and `video` f32 [B,3,T,H,W] through
 /// `checkpoint`, `batch_size` samples at a time; writes `a_logits`, `v_logits`, `av_logits`
-/// f32 [B,C] to `out` atomically.
+/// f32 [B,C] to `out` atomically (a unimodal network has one encoder: no `v_logits` for an
+/// audio one, no `a_logits` for a visual one).
 pub fn forward_file(
     checkpoint: &Path,
     input: &Path,
@@ -126,15 +127,17 @@ fn forward_batched(
     for start in (0..b).step_by(batch_size) {
         let n = batch_size.min(b - start);
         let out = net.predict(&audio.narrow(0, start, n)?, &video.narrow(0, start, n)?)?;
-        a.push(out.a_logits);
-        v.push(out.v_logits);
+        a.extend(out.a_logits);
+        v.extend(out.v_logits);
         av.push(out.av_logits);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(HashMap::from([
-        ("a_logits".to_string(), Tensor::cat(&a, 0)?),
-        ("v_logits".to_string(), Tensor::cat(&v, 0)?),
-        ("av_logits".to_string(), Tensor::cat(&av, 0)?),
-    ]))
+    let mut out = HashMap::from([("av_logits".to_string(), Tensor::cat(&av, 0)?)]);
+    for (name, parts) in [("a_logits", a), ("v_logits", v)] {
+        if !parts.is_empty() {
+            out.insert(name.to_string(), Tensor::cat(&parts, 0)?);
+        }
+    }
+    Ok(out)
 }

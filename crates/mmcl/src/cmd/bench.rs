@@ -4,6 +4,7 @@
 //! `tools/bench/torch_step.py` (see [`mmcl_scheduler::bench`]); compare with
 //! `python3 torch_step.py <scale>` run back to back on the same machine.
 use clap::{Args, Subcommand, ValueEnum};
+use mmcl_model::Modality;
 use mmcl_scheduler::bench::{step, StepBench, StepScale};
 
 #[derive(Subcommand)]
@@ -40,6 +41,10 @@ pub struct StepArgs {
     /// `cpu`, `cuda` or `cuda:N`: where the model, inputs and step run.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// `audio-visual` (torch_step.py's network), or `audio` / `visual`: a one-encoder
+    /// unimodal network, its loss the sum of the heads it has.
+    #[arg(long, default_value = "audio-visual")]
+    pub modality: Modality,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -55,6 +60,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         seed: a.seed,
         profile: a.profile,
         device: a.device,
+        modality: a.modality,
     })?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

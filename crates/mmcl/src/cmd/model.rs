@@ -21,7 +21,8 @@ pub enum ModelCommand {
         arch: ArchArgs,
     },
     /// Eval-mode forward pass: tensors `audio` f32 [B,1,F,T] and `video` f32 [B,3,T,H,W]
-    /// in, `a_logits`, `v_logits`, `av_logits` f32 [B,C] out.
+    /// in, `a_logits`, `v_logits`, `av_logits` f32 [B,C] out (a unimodal network: its own
+    /// head and `av_logits`).
     Forward {
         /// Checkpoint written by `mmcl model init`, training, or PyTorch (state_dict saved
         /// with safetensors). The architecture is read from it.
@@ -106,8 +107,13 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 modality,
             };
             let s = forward_file(&checkpoint, &input, &out, batch_size, expected)?;
+            let heads = match s.config.modality {
+                Modality::Audio => "a_logits, av_logits",
+                Modality::Visual => "v_logits, av_logits",
+                Modality::AudioVisual => "a_logits, v_logits, av_logits",
+            };
             println!(
-                "wrote {}: a_logits, v_logits, av_logits [{}, {}] (eval mode, {} / {})",
+                "wrote {}: {heads} [{}, {}] (eval mode, {} / {})",
                 out.display(),
                 s.samples,
                 s.config.classes,
