@@ -29,3 +29,8 @@ pub fn tune_for_training() -> TrainingProcess {
         keeps_freed_memory: crate::alloc::keep_freed_memory(),
     }
 }
+
+/// Worker threads of rayon's global pool, on which the CPU kernels run (for reports).
+pub fn worker_threads() -> usize {
+    crate::util::threads()
+}

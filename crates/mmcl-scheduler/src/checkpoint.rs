@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use mmcl_methods::{Method, Net};
-use sha2::{Digest, Sha256};
 
 use crate::SchedulerError;
 
@@ -55,10 +54,7 @@ pub fn folder_name(task: usize) -> String {
 
 fn sha256_hex(path: &Path) -> Result<String, SchedulerError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::sha256_hex(&bytes))
 }
 
 /// Write `SHA256SUMS` for every file of `dir`.

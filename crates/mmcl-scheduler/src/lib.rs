@@ -2,7 +2,8 @@
 //!
 //! - [`scenario`]: which samples and targets each task has (pure index logic).
 //! - [`gcil`]: the generalised class-incremental stream sampler (Mi et al. 2020).
-//! - [`results`]: the `results.json` schema every run writes and the report reads.
+//! - [`results`]: the `results.json` schema every run writes and the report reads, with its
+//!   [`provenance`]; [`metrics_log`]: the per-step `metrics.jsonl`.
 //!
 //! ```
 //! use mmcl_scheduler::scenario::{build, SampleLabels, ScenarioConfig};
@@ -19,8 +20,10 @@ pub mod checkpoint;
 pub mod device;
 pub mod experiment;
 pub mod gcil;
+pub mod metrics_log;
 pub mod missing;
 mod prefetch;
+pub mod provenance;
 pub mod results;
 pub mod robustness;
 pub mod run;
@@ -85,6 +88,15 @@ pub enum SchedulerError {
     Loss(#[from] mmcl_losses::LossError),
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Write a file atomically and durably (mmcl-io's shared writer).

@@ -60,6 +60,11 @@ pub struct RunResults {
     pub elapsed_s: f64,
     /// The resolved configuration as written to `config.toml`, echoed as JSON.
     pub config: serde_json::Value,
+    /// What made the numbers (code, config and cache hashes, machine, command line), see
+    /// [`crate::provenance`]. Absent in results written before it was recorded, which read
+    /// as `None` under the same schema version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// The identity of a run, for grouping runs into tables.
@@ -247,12 +252,24 @@ mod tests {
             temperatures: vec![],
             elapsed_s: 1.0,
             config: serde_json::json!({"seed": 1}),
+            provenance: Some(crate::provenance::Provenance {
+                first: crate::provenance::SessionProvenance::capture(
+                    b"seed = 1\n", "5d3e", "cpu", true, 0,
+                ),
+                resumes: Vec::new(),
+            }),
         };
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(RESULTS_FILE);
         r.write(&p).unwrap();
         assert_eq!(RunResults::read(&p).unwrap(), r);
         assert!(std::fs::read_to_string(&p).unwrap().contains("null"));
+        // Results written before provenance existed read under the same schema version.
+        let mut old = r.clone();
+        old.provenance = None;
+        old.write(&p).unwrap();
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("provenance"));
+        assert_eq!(RunResults::read(&p).unwrap(), old);
     }
 
     #[test]

@@ -15,7 +15,11 @@
 //! - `elapsed_s`: the run's wall time so far, rewritten after every epoch, so a resume
 //!   counts the time a killed session spent after its last checkpoint (up to its last
 //!   finished epoch) in `elapsed_s` of `results.json`;
-//! - `config-history.json`: the overrides each `resume` applied (see [`ResumeOverrides`]).
+//! - `config-history.json`: the overrides each `resume` applied (see [`ResumeOverrides`]);
+//! - `metrics.jsonl`: one line per training step (see [`crate::metrics_log`]).
+//!
+//! `results.json` carries the run's [`crate::provenance`]: recorded when a session starts,
+//! its peak memory updated at every results write.
 //!
 //! Divergence: a non-finite loss, non-finite outputs of a method (SAMM's temperature fit),
 //! and a non-finite state found by the guard that runs before every checkpoint (parameters,
@@ -50,7 +54,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, Found};
 use crate::experiment::ExperimentConfig;
+use crate::metrics_log::{MetricsLog, StepRecord};
 use crate::prefetch::for_each_prefetched;
+use crate::provenance::{Provenance, SessionProvenance};
 use crate::results::{
     CalibrationBins, ModeResults, RunInfo, RunResults, TaskInfo, TaskTraining, RESULTS_FILE,
     RESULTS_SCHEMA_VERSION,
@@ -338,6 +344,28 @@ fn fresh_results(setup: &Setup, config_json: serde_json::Value) -> RunResults {
         temperatures: Vec::new(),
         elapsed_s: 0.0,
         config: config_json,
+        provenance: None,
+    }
+}
+
+/// Records this session in the run's provenance: as its first, or as a resume of it.
+/// `config_toml`: the bytes of the run's `config.toml` the session trains with.
+fn record_session(setup: &Setup, results: &mut RunResults, config_toml: &[u8]) {
+    let session = SessionProvenance::capture(
+        config_toml,
+        &setup.loader.cache().header().manifest_sha256,
+        &setup.config.device,
+        setup.device.is_cpu(),
+        results.tasks_done,
+    );
+    match &mut results.provenance {
+        Some(p) => p.resumes.push(session),
+        None => {
+            results.provenance = Some(Provenance {
+                first: session,
+                resumes: Vec::new(),
+            })
+        }
     }
 }
 
@@ -551,7 +579,7 @@ pub fn train(
     };
     rd.refuse_existing_run()?;
     let setup = Setup::open(config)?;
-    let state = new_state(&setup)?;
+    let mut state = new_state(&setup)?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let _lock = match early {
         Some(l) => l,
@@ -561,6 +589,7 @@ pub fn train(
     let text = toml::to_string_pretty(config)
         .map_err(|e| SchedulerError::Config(format!("config does not serialise: {e}")))?;
     write_atomic(&rd.config_path(), text.as_bytes())?;
+    record_session(&setup, &mut state.results, text.as_bytes());
     if !config.data.missing.is_none() {
         // The choice is a function of the config; recorded so a reader need not redo it.
         let choice = serde_json::to_string(&setup.missing).expect("missing choice serialises");
@@ -660,6 +689,9 @@ pub fn resume_with(
         record_overrides(&rd, &config, &changes, state.results.tasks_done)?;
         state.results.config = serde_json::to_value(&config).expect("config serialises");
     }
+    let config_path = rd.config_path();
+    let config_toml = std::fs::read(&config_path).map_err(io_err(&config_path))?;
+    record_session(&setup, &mut state.results, &config_toml);
     logged(&rd, drive(&setup, &rd, state, opts))
 }
 
@@ -717,16 +749,27 @@ struct Session<'a> {
     start: Instant,
     /// Training steps of this session (all tasks), for `stop_after_steps`.
     steps: usize,
+    /// Training steps of the run (all sessions): the next step's number in `metrics`.
+    run_steps: usize,
+    metrics: MetricsLog,
 }
 
 impl<'a> Session<'a> {
-    fn start(opts: &'a RunOptions, results: &RunResults, rd: &RunDir) -> Self {
-        Session {
+    fn start(
+        opts: &'a RunOptions,
+        results: &RunResults,
+        rd: &RunDir,
+    ) -> Result<Self, SchedulerError> {
+        // The steps the results (the checkpoint resumed from) cover; the log keeps those.
+        let run_steps = results.training.iter().map(|t| t.steps).sum();
+        Ok(Session {
             opts,
             elapsed_before: results.elapsed_s.max(rd.recorded_elapsed()),
             start: Instant::now(),
             steps: 0,
-        }
+            run_steps,
+            metrics: MetricsLog::open(&rd.path, run_steps)?,
+        })
     }
     /// The run's wall time so far.
     fn elapsed(&self) -> f64 {
@@ -873,6 +916,7 @@ fn train_task(
         trained.epoch_loss.push(mean);
         rd.log(&format!("task {t} epoch {epoch} loss {mean:.5}"));
         rd.record_elapsed(cursor.session.elapsed());
+        cursor.session.metrics.flush()?;
     }
     cursor.pb.finish_and_clear();
     trained.last = cursor.last;
@@ -903,6 +947,7 @@ fn train_epoch(
     let load = |chunk: &&[usize]| -> Result<_, SchedulerError> {
         Ok(setup.loader.batch(chunk, Mode::Train, seed, epoch as u64)?)
     };
+    let mut step_start = Instant::now();
     for_each_prefetched(&chunks, ahead, load, |step, chunk, b| {
         cursor.last = (epoch, step);
         let session = &mut *cursor.session;
@@ -927,7 +972,22 @@ fn train_epoch(
         };
         sum += loss as f64;
         *task_steps += 1;
-        cursor.session.steps += 1;
+        let session = &mut *cursor.session;
+        let now = Instant::now();
+        let seconds = now.duration_since(step_start).as_secs_f64().max(1e-9);
+        step_start = now;
+        session.metrics.record(&StepRecord {
+            step: session.run_steps,
+            task: t,
+            epoch,
+            batch: step,
+            samples: chunk.len(),
+            loss: loss as f64,
+            lr: state.net.opt.config().lr,
+            samples_per_s: chunk.len() as f64 / seconds,
+        })?;
+        session.run_steps += 1;
+        session.steps += 1;
         cursor.pb.inc(1);
         cursor.pb.set_message(format!(
             "epoch {}/{} loss {loss:.4}",
@@ -1065,7 +1125,7 @@ fn drive(
     opts: &RunOptions,
 ) -> Result<RunResults, SchedulerError> {
     let tasks = training_tasks(setup);
-    let mut session = Session::start(opts, &state.results, rd);
+    let mut session = Session::start(opts, &state.results, rd)?;
     if state.results.modes.is_empty() {
         state.results.modes = initial_mode_results(setup, &state)?;
     }
@@ -1088,6 +1148,9 @@ fn drive(
         state.results.tasks_done = t + 1;
         state.results.finished = t + 1 == tasks.len();
         state.results.elapsed_s = session.elapsed();
+        if let Some(p) = state.results.provenance.as_mut() {
+            p.current_mut().peak_rss_bytes = crate::provenance::peak_rss_bytes();
+        }
         let summary = seen_summary(&state.results, &sets, seen);
         rd.log(&format!(
             "task {t} done: correct on the seen test sets {summary} ({train_s:.1} s train, {eval_s:.1} s eval)"
@@ -1099,6 +1162,8 @@ fn drive(
                 tasks.len()
             );
         }
+        // Every step the checkpoint covers is in the log before the checkpoint exists.
+        session.metrics.sync()?;
         save_checkpoint(rd, t, &state, trained.last)?;
         rd.record_elapsed(state.results.elapsed_s);
         state.results.write(&rd.results_path())?;
