@@ -4,9 +4,11 @@
 //! Two ResNet-18 encoders (audio: 1 channel spectrogram; visual: frames folded into the
 //! batch and averaged over time and space), a fusion module (FiLM by default, sum, concat,
 //! gated, or a unimodal fused head) and three heads: audio (`fusion_module.x_out`), visual
-//! (`fusion_module.y_out`) and fused. Initialisation follows the reference (kaiming-normal
-//! fan-out convs, BN weight ~ N(1, 0.02), PyTorch-default linears) drawn from our own
-//! seeded RNG. BatchNorm running statistics are state, never trainable variables.
+//! (`fusion_module.y_out`) and fused. A unimodal network holds and runs only its own encoder
+//! and the heads on it (its own and the fused one), with the same initial values as the
+//! two-encoder network of the same seed; it still loads the older two-encoder checkpoints.
+//! Initialisation follows the reference (kaiming-normal fan-out convs, BN weight ~
+//! N(1, 0.02), PyTorch-default linears) drawn from our own seeded RNG. BatchNorm running statistics are state, never trainable variables.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
