@@ -8,7 +8,8 @@
 //! and the heads on it (its own and the fused one), with the same initial values as the
 //! two-encoder network of the same seed; it still loads the older two-encoder checkpoints.
 //! Initialisation follows the reference (kaiming-normal fan-out convs, BN weight ~
-//! N(1, 0.02), PyTorch-default linears) drawn from our own seeded RNG. BatchNorm running statistics are state, never trainable variables.
+//! N(1, 0.02), PyTorch-default linears) drawn from our own seeded RNG. BatchNorm running
+//! statistics are state, never trainable variables.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
