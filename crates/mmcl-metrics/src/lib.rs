@@ -80,6 +80,7 @@ pub mod keys;
 pub mod matrix;
 pub mod paper;
 pub mod plot;
+pub mod provenance;
 pub mod robustness;
 pub mod stats;
 pub mod table;

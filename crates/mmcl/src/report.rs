@@ -13,7 +13,9 @@
 //!
 //! [`write_report`] runs the steps in the report's order: read the runs, build the cells
 //! (with the λ twins as extra rows), then the sections: introduction, paper tables,
-//! diagnostics, analyses, studies, plots, the list of runs.
+//! diagnostics, analyses, studies, plots, the list of runs (with each run's provenance).
+//! The seeds of one table cell must come from one code version and one cache (checked on
+//! the runs' provenance, see [`mmcl_metrics::provenance`]; `--allow-mixed` overrides).
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,9 @@ pub struct Studies<'a> {
     pub missing: Option<&'a Path>,
     /// SAMM's ablations, against the headline SAMM runs.
     pub ablation: Option<&'a Path>,
+    /// Put runs of different code versions or caches into one table cell (by default the
+    /// report refuses, see [`mmcl_metrics::provenance::check_cells`]).
+    pub allow_mixed: bool,
 }
 
 /// One finished run, as the report needs it.
@@ -117,11 +122,14 @@ pub fn write_report(runs: &Path, out: &Path, studies: &Studies) -> Result<String
             runs.display()
         );
     }
+    check_provenance(&all, studies)?;
     let files = Files::beside(out)?;
     let entries: Vec<RunEntry> = all.iter().map(Run::entry).collect();
     let (mut headline, mut all_seen) = table_cells(&entries);
     if let Some(dir) = studies.lambda {
-        add_lambda_rows(&read_runs(dir)?, &mut headline, &mut all_seen)?;
+        let twins = read_runs(dir)?;
+        check_provenance(&twins, studies)?;
+        add_lambda_rows(&twins, &mut headline, &mut all_seen)?;
     }
     let scenarios: Vec<Scenario> = {
         let mut s: Vec<Scenario> = headline.keys().map(|k| k.scenario.clone()).collect();
@@ -146,6 +154,16 @@ pub fn write_report(runs: &Path, out: &Path, studies: &Studies) -> Result<String
         all.len(),
         headline.len()
     ))
+}
+
+/// Refuses runs of different code or caches in one table cell, unless `allow_mixed`.
+fn check_provenance(runs: &[Run], studies: &Studies) -> Result<()> {
+    if studies.allow_mixed {
+        return Ok(());
+    }
+    let pairs: Vec<(&Path, &RunResults)> =
+        runs.iter().map(|r| (r.dir.as_path(), &r.results)).collect();
+    Ok(mmcl_metrics::provenance::check_cells(&pairs)?)
 }
 
 /// The headline cells and (GCIL) the final all-seen cells.
@@ -469,9 +487,15 @@ fn plots(all: &[Run], scenarios: &[Scenario], files: &Files) -> Result<String> {
 fn run_list(all: &[Run]) -> String {
     let mut md = String::from("\n## Runs\n\n");
     for run in all {
+        // Runs from before provenance was recorded show their wall time only.
+        let provenance = run
+            .results
+            .provenance
+            .as_ref()
+            .map_or(String::new(), |p| format!(", {}", p.summary()));
         let _ = writeln!(
             md,
-            "- `{}` ({:.0} s)",
+            "- `{}` ({:.0} s{provenance})",
             run.dir.display(),
             run.results.elapsed_s
         );

@@ -227,3 +227,54 @@ fn report_without_finished_runs_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no finished runs"));
 }
+
+/// Sets the provenance of a written run: its first session with `commit` and `cache`.
+fn set_provenance(runs: &Path, name: &str, commit: &str, cache: &str) {
+    let path = runs.join(name).join("results.json");
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    r["provenance"] = json!({
+        "mmcl_version": "0.1.0", "commit": commit, "dirty": false,
+        "config_sha256": "c".repeat(64), "cache_manifest_sha256": cache, "device": "cpu",
+        "threads": 2, "kernels": "fast", "host": "node7", "command_line": ["mmcl", "train"],
+        "started": "2026-01-01T00:00:00Z", "from_task": 0, "peak_rss_bytes": 104857600u64,
+        "resumes": [],
+    });
+    std::fs::write(&path, r.to_string()).unwrap();
+}
+
+/// Two seeds of one cell from different caches are refused, naming both hashes, unless
+/// --allow-mixed; the run list shows each run's provenance.
+#[test]
+fn runs_from_different_caches_are_not_averaged_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (name, seed) in [("seq-sgd-av-s0", 0), ("seq-sgd-av-s1", 1)] {
+        write_run(&runs, name, "sgd", "audio_visual", seed, [10.0, 30.0]);
+    }
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let (h0, h1) = ("5d3e".repeat(16), "77f0".repeat(16));
+    set_provenance(&runs, "seq-sgd-av-s0", commit, &h0);
+    set_provenance(&runs, "seq-sgd-av-s1", commit, &h1);
+    let out = tmp.path().join("R.md");
+    let refused = Command::new(env!("CARGO_BIN_EXE_mmcl"))
+        .args(["report", "--runs"])
+        .arg(&runs)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&h0) && err.contains(&h1), "{err}");
+    assert!(!out.exists());
+
+    let text = report_with(&runs, &out, &["--allow-mixed".as_ref()]);
+    assert!(
+        text.contains("mmcl 0.1.0 0123456, cache 5d3e5d3e…, cpu x2 fast, host node7, peak 100 MiB"),
+        "{text}"
+    );
+    // The same cache is one experiment: no flag needed.
+    set_provenance(&runs, "seq-sgd-av-s1", commit, &h0);
+    report(&runs, &out);
+}

@@ -32,6 +32,10 @@ pub struct ReportArgs {
     /// against the headline SAMM runs.
     #[arg(long)]
     pub ablation_runs: Option<PathBuf>,
+    /// Put runs made by different code versions or from different caches into one table
+    /// cell (refused by default; runs without provenance are never compared).
+    #[arg(long)]
+    pub allow_mixed: bool,
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
@@ -41,6 +45,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         budget: a.budget_runs.as_deref(),
         missing: a.missing_runs.as_deref(),
         ablation: a.ablation_runs.as_deref(),
+        allow_mixed: a.allow_mixed,
     };
     eprintln!("{}", write_report(&a.runs, &a.out, &studies)?);
     Ok(())
