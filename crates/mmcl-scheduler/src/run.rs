@@ -172,7 +172,12 @@ impl Setup {
         let missing = if config.data.missing.is_none() {
             crate::missing::MissingChoice::default()
         } else {
-            crate::missing::choose(&config.data.missing, &scenario.tasks, &train_idx, config.seed)
+            crate::missing::choose(
+                &config.data.missing,
+                &scenario.tasks,
+                &train_idx,
+                config.seed,
+            )
         };
         let loader = loader.with_train_corruptions(missing.corruptions());
         Ok(Setup {
