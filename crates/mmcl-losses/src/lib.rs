@@ -41,7 +41,6 @@ pub use error::{LossError, Result};
 pub use regression::{consistency_mse, smooth_l1};
 pub use rkd::{rkd_angle, rkd_distance, RkdMean};
 pub use samm::{
-    rkd_term, samm_loss, supervised_terms, ConsistencyTarget, SammBatch, SammLoss,
-    SammLossConfig,
+    rkd_term, samm_loss, supervised_terms, ConsistencyTarget, SammBatch, SammLoss, SammLossConfig,
 };
 pub use selection::{select_targets, Head, HeadLogits, Selection};

@@ -237,8 +237,17 @@ fn fused_consistency_target_regresses_every_head_to_the_stored_fused_logits() {
     };
     let scalar = |l: &SammLoss| l.total.to_scalar::<f32>().unwrap();
     let fixed = loss(ConsistencyTarget::Fused, &stored);
-    assert!(fixed.selected.iter().all(|h| *h == mmcl_losses::Head::Fused));
-    assert_eq!(scalar(&fixed), scalar(&loss(ConsistencyTarget::Dynamic, &all_fused)));
+    assert!(fixed
+        .selected
+        .iter()
+        .all(|h| *h == mmcl_losses::Head::Fused));
+    assert_eq!(
+        scalar(&fixed),
+        scalar(&loss(ConsistencyTarget::Dynamic, &all_fused))
+    );
     // With distinct stored heads the paper's dynamic selection is another loss.
-    assert_ne!(scalar(&fixed), scalar(&loss(ConsistencyTarget::Dynamic, &stored)));
+    assert_ne!(
+        scalar(&fixed),
+        scalar(&loss(ConsistencyTarget::Dynamic, &stored))
+    );
 }

@@ -11,19 +11,25 @@ use mmcl_scheduler::results::RunResults;
 use crate::analysis::RunEntry;
 use crate::stats::MeanStd;
 
-/// The variants in table order: (name, whether a run's config is that variant).
-const VARIANTS: [(&str, fn(&serde_json::Value) -> bool); 6] = [
-    ("full SAMM", |c| variant_of(c).is_none()),
-    ("no consistency term", |c| variant_of(c) == Some(0)),
-    ("consistency on stored fused logits", |c| {
-        variant_of(c) == Some(1)
-    }),
-    ("no relational alignment", |c| variant_of(c) == Some(2)),
-    ("alignment on encoder features", |c| {
-        variant_of(c) == Some(3)
-    }),
-    ("uncalibrated ensemble", |c| variant_of(c) == Some(4)),
+/// The variants in table order: the full method, then each single ablation in the order
+/// of [`variant_of`]'s switches.
+const VARIANTS: [&str; 6] = [
+    "full SAMM",
+    "no consistency term",
+    "consistency on stored fused logits",
+    "no relational alignment",
+    "alignment on encoder features",
+    "uncalibrated ensemble",
 ];
+
+/// A config's row in [`VARIANTS`]; `None` for a config that switches several at once.
+fn row_of(config: &serde_json::Value) -> Option<usize> {
+    match variant_of(config) {
+        None => Some(0),
+        Some(i) if i < VARIANTS.len() - 1 => Some(i + 1),
+        Some(_) => None,
+    }
+}
 
 /// Which single ablation a SAMM config is (index into the ablations after "full"), `None`
 /// for the full method. A config that switches off several components is not one of them
@@ -84,7 +90,7 @@ pub fn ablation_study(study: &[RunEntry], headline: &[RunEntry]) -> String {
     let mut scenarios = BTreeSet::new();
     let mut buffers = BTreeSet::new();
     for e in study.iter().copied().chain(full) {
-        let Some(v) = VARIANTS.iter().position(|(_, is)| is(&e.results.config)) else {
+        let Some(v) = row_of(&e.results.config) else {
             continue;
         };
         let r = &e.results.run;
@@ -112,7 +118,7 @@ pub fn ablation_study(study: &[RunEntry], headline: &[RunEntry]) -> String {
     md.push_str("\n|---|");
     md.push_str(&"---:|".repeat(scenarios.len() * MODES.len()));
     md.push('\n');
-    for (v, (name, _)) in VARIANTS.iter().enumerate() {
+    for (v, name) in VARIANTS.iter().enumerate() {
         if !scenarios
             .iter()
             .any(|s| cells.contains_key(&(v, s.clone())))
@@ -157,7 +163,7 @@ fn reading(cells: &BTreeMap<(usize, String), BTreeMap<&str, Vec<f64>>>, s: &str)
     };
     let full = mean(0, "av")?;
     let mut drops: Vec<(f64, &str)> = (1..VARIANTS.len())
-        .filter_map(|v| Some((full - mean(v, "av")?, VARIANTS[v].0)))
+        .filter_map(|v| Some((full - mean(v, "av")?, VARIANTS[v])))
         .collect();
     drops.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (worst, name) = drops.first()?;

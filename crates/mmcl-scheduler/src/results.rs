@@ -254,7 +254,11 @@ mod tests {
             config: serde_json::json!({"seed": 1}),
             provenance: Some(crate::provenance::Provenance {
                 first: crate::provenance::SessionProvenance::capture(
-                    b"seed = 1\n", "5d3e", "cpu", true, 0,
+                    b"seed = 1\n",
+                    "5d3e",
+                    "cpu",
+                    true,
+                    0,
                 ),
                 resumes: Vec::new(),
             }),

@@ -19,7 +19,11 @@ fn run(edit: impl Fn(&mut ExperimentConfig)) -> RunResults {
 fn uncalibrated_ensemble_keeps_unit_temperatures_and_the_same_training() {
     let calibrated = run(|_| {});
     let plain = run(|c| c.method.samm.calibration = Calibration::None);
-    assert!(plain.temperatures.iter().all(|t| *t == [1.0; 3]), "{:?}", plain.temperatures);
+    assert!(
+        plain.temperatures.iter().all(|t| *t == [1.0; 3]),
+        "{:?}",
+        plain.temperatures
+    );
     assert!(calibrated.temperatures.iter().any(|t| *t != [1.0; 3]));
     // The heads are trained identically; only the ensemble differs.
     for head in ["av", "audio", "visual"] {
