@@ -374,11 +374,6 @@ impl Loader {
         self
     }
 
-    /// The per-sample training corruptions set by [`Loader::with_train_corruptions`].
-    pub fn train_corruptions(&self) -> &BTreeMap<usize, Corruption> {
-        &self.train_corruptions
-    }
-
     /// An evaluation batch ([`Mode::Eval`]) with `corruption` applied to every clip's
     /// signal before feature extraction, drawn from (`corruption_seed`, cache index); the
     /// clean corruption gives exactly [`Loader::batch`]'s evaluation batch.

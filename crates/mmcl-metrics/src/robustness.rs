@@ -326,26 +326,23 @@ fn ensemble_reading(c: &Collected, scenario: &str, variant: &str) -> Option<Stri
         get("SAMM visual head")?,
     );
     let mut parts = Vec::new();
-    for (what, pick) in [
-        (
-            "audio corrupted (mCA)",
-            Box::new(|cells: &CurveCells| mca(cells, "audio").0)
-                as Box<dyn Fn(&CurveCells) -> Option<f64>>,
-        ),
-        (
-            "visual corrupted (mCA)",
-            Box::new(|cells: &CurveCells| mca(cells, "visual").0),
-        ),
-        (
-            "audio missing",
-            Box::new(|cells: &CurveCells| at(cells, "audio:missing")),
-        ),
-        (
-            "visual missing",
-            Box::new(|cells: &CurveCells| at(cells, "visual:missing")),
-        ),
+    // A modality's mCA, or one cell's accuracy (the missing ones).
+    let pick = |cells: &CurveCells, key: &str| match key {
+        "audio" | "visual" => mca(cells, key).0,
+        cell => at(cells, cell),
+    };
+    for (what, key) in [
+        ("audio corrupted (mCA)", "audio"),
+        ("visual corrupted (mCA)", "visual"),
+        ("audio missing", "audio:missing"),
+        ("visual missing", "visual:missing"),
     ] {
-        let (e, f, a, v) = (pick(ens)?, pick(fused)?, pick(a_head)?, pick(v_head)?);
+        let (e, f, a, v) = (
+            pick(ens, key)?,
+            pick(fused, key)?,
+            pick(a_head, key)?,
+            pick(v_head, key)?,
+        );
         let verdict = |other: f64| {
             if e > other + 0.5 {
                 "beats"
